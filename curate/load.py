@@ -1,0 +1,294 @@
+"""SourceSpec -> a `datasets.Dataset` of records (local jsonl/json/parquet/csv files, or the hub).
+
+Every row that does not become a record is counted with its reason; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from curate import catalog, settings
+from curate.catalog import SourceSpec
+from curate.errors import CurateError
+from curate.records import COLUMNS, KINDS, Record, render
+
+FILE_TYPES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+HUB_MAX_RECORDS = 20000  # hub sources can be huge (C4); we stream and take this many
+
+
+def _doc_comment(text: str) -> str:
+    text = text.strip()
+    if text.startswith("/--"):
+        text = text[3:]
+    elif text.startswith("/-"):
+        text = text[2:]
+    if text.endswith("-/"):
+        text = text[:-2]
+    return text.strip()
+
+
+def _before_proof(text: str) -> str:
+    return text.split("\\begin{proof}", 1)[0].strip()
+
+
+CLEANERS = {"doc_comment": _doc_comment, "before_proof": _before_proof}
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\?)?\}")
+
+
+class MissingField(Exception):
+    pass
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "\n".join(_as_text(v) for v in value.values() if _as_text(v))
+    if isinstance(value, (list, tuple)):
+        return "\n".join(_as_text(v) for v in value if _as_text(v))
+    return str(value)
+
+
+def fill(template: str, row: dict[str, Any], file_stem: str = "") -> str:
+    """Apply a field template: a bare name, or text with {field} / {field?} placeholders."""
+    if "{" not in template:
+        template = "{" + template + "}"
+
+    def sub(m: re.Match) -> str:
+        name, optional = m.group(1), m.group(2)
+        if name == "__file__":
+            return file_stem
+        if name not in row:
+            if optional:
+                return ""
+            raise MissingField(name)
+        return _as_text(row[name])
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; one-line errors that name file and line."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CurateError(f"{path}:{lineno}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})") from exc
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CurateError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+            if not isinstance(obj, dict):
+                raise CurateError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """Rows of one data file, with 1-based row numbers (line numbers for jsonl)."""
+    kind = FILE_TYPES.get(path.suffix.lower())
+    if kind == "jsonl":
+        yield from read_jsonl(path)
+        return
+    if kind == "json":
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CurateError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from exc
+        stripped = text.lstrip()
+        if not stripped.startswith("["):  # JSON Lines with a .json name
+            yield from read_jsonl(path)
+            return
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CurateError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
+        for i, obj in enumerate(data, 1):
+            if not isinstance(obj, dict):
+                raise CurateError(f"{path}: item {i} is not a JSON object")
+            yield i, obj
+        return
+    if kind in ("parquet", "csv"):
+        import datasets
+
+        try:
+            ds = datasets.load_dataset(kind, data_files=str(path), split="train",
+                                       cache_dir=str(settings.cache_dir() / "hf-datasets"))
+        except Exception as exc:  # pyarrow raises many types for corrupt files
+            raise CurateError(f"{path}: cannot read as {kind} ({str(exc).splitlines()[0][:200]})") from exc
+        for i, row in enumerate(ds, 1):
+            yield i, row
+        return
+    raise CurateError(f"{path}: unsupported file type {path.suffix!r} (use jsonl, json, parquet or csv)")
+
+
+def data_files(spec: SourceSpec) -> list[Path]:
+    root = Path(spec.location())
+    if root.is_file():
+        return [root]
+    if not root.exists():
+        raise CurateError(
+            f"data for source {spec.name!r} not found at {root}; set CURATE_DATA_HOME or --data-home "
+            f"to the folder that holds {spec.path!r}"
+        )
+    files = sorted({p for pattern in spec.files for p in root.glob(pattern) if p.is_file()})
+    if not files:
+        raise CurateError(f"source {spec.name!r}: no files matching {', '.join(spec.files)} in {root}")
+    return files
+
+
+@dataclass
+class LoadReport:
+    source: str
+    rows: int = 0
+    records: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    filtered: int = 0  # rows outside the spec's `where` (a different split, say): not part of this source
+
+
+def to_record(spec: SourceSpec, row: dict, where: str, file_stem: str, index: int, report: LoadReport) -> Record | None:
+    report.rows += 1
+    for key, want in spec.where.items():
+        if str(row.get(key)) != want:
+            report.filtered += 1
+            return None
+    values: dict[str, str] = {}
+    for key, template in spec.fields.items():
+        try:
+            values[key] = fill(template, row, file_stem)
+        except MissingField as exc:
+            raise CurateError(
+                f"{where}: mapped field {exc.args[0]!r} missing (row has: {', '.join(sorted(row)) or 'no fields'})"
+            ) from None
+    informal = values.get("informal") or None
+    for name in spec.clean:
+        if informal:
+            informal = CLEANERS[name](informal) or None
+    formal = values.get("formal") or None
+    if informal is not None and not informal.strip():
+        informal = None
+    if formal is not None and not formal.strip():
+        formal = None
+    if informal is None and formal is None:
+        report.skipped["empty text"] += 1
+        return None
+    kind = values.get("kind") or spec.kind
+    if kind not in KINDS:
+        raise CurateError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if kind == "pair" and (informal is None or formal is None):
+        report.skipped["pair with one side empty"] += 1
+        return None
+    rid = values.get("id") or f"{file_stem}:{index}"
+    meta = {"origin": where}
+    if values.get("meta"):
+        try:
+            meta.update(json.loads(values["meta"]))
+        except ValueError:
+            meta["raw_meta"] = values["meta"]
+    return Record(id=rid, source=spec.name, kind=kind, informal=informal, formal=formal,
+                  formal_lang=values.get("formal_lang") or spec.formal_lang, split=values.get("split") or None,
+                  meta=meta)
+
+
+def _local_rows(spec: SourceSpec) -> Iterator[tuple[str, str, int, dict]]:
+    for path in data_files(spec):
+        for n, row in read_rows(path):
+            yield f"{path}:{n}", path.stem, n, row
+
+
+def _hub_rows(spec: SourceSpec, limit: int | None) -> Iterator[tuple[str, str, int, dict]]:
+    import datasets
+
+    if settings.hub_offline():
+        raise CurateError(
+            f"source {spec.name!r} lives on the hub ({spec.hub_id}) and the hub is offline "
+            "(HF_HUB_OFFLINE / HF_DATASETS_OFFLINE); download it and `curate ingest` the files instead"
+        )
+    try:
+        ds = datasets.load_dataset(spec.hub_id, spec.hub_config, split=spec.hub_split, streaming=True)
+    except Exception as exc:
+        raise CurateError(f"cannot load hub dataset {spec.hub_id}: {str(exc).splitlines()[0][:200]}") from exc
+    cap = limit or HUB_MAX_RECORDS
+    for i, row in enumerate(ds, 1):
+        if i > cap:
+            break
+        yield f"{spec.hub_id}#{i}", spec.hub_split, i, row
+
+
+def load_with_report(source: str | SourceSpec, limit: int | None = None):
+    """(Dataset of records, LoadReport). Raises CurateError on bad input or an empty result."""
+    import datasets
+
+    spec = catalog.get(source) if isinstance(source, str) else source
+    report = LoadReport(spec.name)
+    rows = _hub_rows(spec, limit) if spec.is_hub else _local_rows(spec)
+    records: list[dict] = []
+    seen: Counter = Counter()
+    for where, stem, n, row in rows:
+        rec = to_record(spec, row, where, stem, n, report)
+        if rec is None:
+            continue
+        seen[rec.id] += 1
+        if seen[rec.id] > 1:  # keep ids unique within a source
+            rec.id = f"{rec.id}#{seen[rec.id]}"
+        records.append(rec.to_row())
+        if limit and len(records) >= limit:
+            break
+    report.records = len(records)
+    if not records:
+        why = f"; skipped: {dict(report.skipped)}" if report.skipped else ""
+        raise CurateError(f"source {spec.name!r} has no records ({report.rows} rows read at {spec.location()}{why})")
+    features = datasets.Features({c: datasets.Value("string") for c in COLUMNS})
+    ds = datasets.Dataset.from_list(records, features=features)
+    return ds, report
+
+
+_CACHE: dict[tuple, tuple] = {}
+
+
+def load_source(source: str | SourceSpec, limit: int | None = None):
+    """The records of a catalog source as a `datasets.Dataset` (memoised per process)."""
+    spec = catalog.get(source) if isinstance(source, str) else source
+    key = (spec.name, spec.location(), limit)
+    if key not in _CACHE:
+        _CACHE[key] = load_with_report(spec, limit)
+    return _CACHE[key][0]
+
+
+def report_for(source: str) -> LoadReport:
+    spec = catalog.get(source)
+    load_source(spec)
+    return _CACHE[(spec.name, spec.location(), None)][1]
+
+
+def texts(ds) -> list[str]:
+    """Rendered model text of every record."""
+    return [render(row) for row in ds]
+
+
+def fingerprint(ds) -> str:
+    """Content hash of a records dataset: ids and rendered texts, in order."""
+    h = hashlib.sha256()
+    for row in ds:
+        h.update(row["id"].encode("utf-8"))
+        h.update(b"\0")
+        h.update(render(row).encode("utf-8"))
+        h.update(b"\1")
+    return h.hexdigest()[:16]
+
+
+def available(spec: SourceSpec) -> bool:
+    if spec.is_hub:
+        return not settings.hub_offline()
+    return Path(spec.location()).exists()

