@@ -252,7 +252,7 @@ def write_csv(path: Path, result: dict) -> None:
 # ----------------------------------------------------------------------------- entry point
 def main(argv: Optional[list[str]] = None) -> int:
     """Console entry: user errors print one line and exit 1; usage errors exit 2."""
-    import click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
@@ -264,12 +264,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 1
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 130
-    except click.exceptions.ClickException as exc:
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        return 0
+    except ClickException as exc:
         exc.show()
         return exc.exit_code
     except KeyboardInterrupt:
