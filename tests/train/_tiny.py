@@ -1,0 +1,48 @@
+"""Tiny model folders and tiny records sources for the train tests (import the fixtures from here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curate.catalog import SourceSpec
+from conftest import char_tokenizer, tiny_llama
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "train"
+
+
+def spec(name: str, file: str, kind: str = "pair") -> SourceSpec:
+    fields = ({"id": "name", "informal": "informal", "formal": "formal"} if kind == "pair"
+              else {"id": "name", "informal": "text"})
+    return SourceSpec(name=name, kind=kind, formal_lang="lean4" if kind == "pair" else None, license="MIT",
+                      path=str(FIX), files=(file,), fields=fields)
+
+
+ALIGNED = spec("t-aligned", "aligned.jsonl")
+TARGET = spec("t-target", "target.jsonl")
+CHAT = spec("t-chat", "chat.jsonl", kind="text")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random-init tiny Llama + char tokenizer saved as a model folder (usable as --model PATH)."""
+    path = tmp_path_factory.mktemp("tiny-llama")
+    char_tokenizer(save_dir=path)
+    import torch
+
+    model = tiny_llama(vocab_size=128, pad_token_id=0)
+    with torch.no_grad():  # a wider (tied) embedding, so the tiny net can move its logits off uniform
+        model.model.embed_tokens.weight.mul_(6)
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture()
+def registered(isolated_cache):
+    """The fixture sources registered in a fresh cache, so CLI commands can name them."""
+    from curate import catalog
+
+    for s in (ALIGNED, TARGET, CHAT):
+        catalog.register(SourceSpec(**{**s.__dict__}))
+    return isolated_cache
