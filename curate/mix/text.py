@@ -1,0 +1,37 @@
+"""Text normalisation shared by decontamination and deduplication.
+
+NFKC, case-folded, every Unicode punctuation character (category P*: `_`, brackets, braces,
+backslashes, quotes) and the TeX math delimiter `$` turned into a space, then split into word tokens (`\\w+`) and single
+symbol characters (`→`, `∀`, `=`, `+`, ...). Case, whitespace and punctuation changes therefore
+leave the token sequence unchanged, while math symbols still count as tokens.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_PUNCT = {}  # codepoint -> " " for punctuation, filled lazily by _strip_punct
+
+
+def _strip_punct(text: str) -> str:
+    out = []
+    for ch in text:
+        hit = _PUNCT.get(ch)
+        if hit is None:
+            hit = _PUNCT[ch] = " " if ch == "$" or unicodedata.category(ch).startswith("P") else ch
+        out.append(hit)
+    return "".join(out)
+
+
+def tokens(text: str | None) -> list[str]:
+    """Normalised tokens of `text` (empty for None)."""
+    if not text:
+        return []
+    return _TOKEN.findall(_strip_punct(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def normalize(text: str | None) -> str:
+    """The normalised text: tokens joined by single spaces."""
+    return " ".join(tokens(text))
