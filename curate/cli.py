@@ -249,6 +249,206 @@ def write_csv(path: Path, result: dict) -> None:
         raise CurateError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+# ----------------------------------------------------------------------------- train / confirm / bench
+def _train_config(model: str, budget: int, epochs: int, lr: float, r: int, alpha: int, target_modules: str,
+                  batch_size: int, max_length: int, packing: bool, formal_only: bool, mixed_precision: str):
+    from train.evaluate import EvalConfig
+    from train.lora import LoraTrainConfig
+
+    return LoraTrainConfig(model=model, budget=budget, epochs=epochs, lr=lr, r=r, alpha=alpha,
+                           target_modules=target_modules, batch_size=batch_size, max_length=max_length,
+                           packing=packing, seed=STATE["seed"], mixed_precision=mixed_precision,
+                           eval=EvalConfig(formal_only=formal_only))
+
+
+def _say(msg: str) -> None:
+    err_console.print(f"[dim]{msg}[/dim]", highlight=False)
+
+
+@app.command()
+def train(
+    mix: Optional[Path] = typer.Option(None, "--mix", help="A `curate mix` output folder to train on."),
+    source: Optional[str] = typer.Option(None, "--source", help="A catalog source to train on."),
+    model: str = typer.Option("smollm2", "--model", help="Base model: smollm2, a folder, or a hub id."),
+    target: str = typer.Option("proofnet", "--target", help="Eval set scored before and after."),
+    budget: int = typer.Option(8192, "--budget", help="Training tokens (model tokenizer)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: adapter/, metrics.json, loss.png."),
+    epochs: int = typer.Option(2, "--epochs"),
+    lr: float = typer.Option(5e-4, "--lr"),
+    r: int = typer.Option(16, "--r", help="LoRA rank."),
+    alpha: int = typer.Option(32, "--alpha", help="LoRA alpha."),
+    target_modules: str = typer.Option("all-linear", "--target-modules", help="all-linear or a comma list."),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    max_length: int = typer.Option(256, "--max-length"),
+    packing: bool = typer.Option(True, "--packing/--no-packing", help="Pack records into full sequences."),
+    formal_only: bool = typer.Option(False, "--formal-only", help="Score only the formal side given the informal."),
+    mixed_precision: str = typer.Option("no", "--mixed-precision", help="no|fp16|bf16 (GPU)."),
+) -> None:
+    """LoRA fine-tune on a source or a mix; target CE before and after. Multi-GPU:
+    `accelerate launch -m curate.cli train ...`."""
+    from curate import load
+    from train.lora import mix_spec, train_lora
+
+    if (mix is None) == (source is None):
+        raise CurateError("pass exactly one of --mix DIR or --source NAME")
+    spec = mix_spec(mix) if mix is not None else source
+    train_ds, target_ds = load.load_source(spec), load.load_source(target)
+    cfg = _train_config(model, budget, epochs, lr, r, alpha, target_modules, batch_size, max_length, packing,
+                        formal_only, mixed_precision)
+    name = source or f"mix:{Path(mix).name}"
+    res = train_lora(train_ds, target_ds, cfg, out, train_name=name, target_name=target, log=_say)
+    if res:
+        console.print(f"{name}: {res['train_tokens']} tokens, {len(res['train_loss'])} steps in "
+                      f"{res['train_seconds']:.0f}s; {target} CE {res['eval_ce_before']:.4f} -> "
+                      f"{res['eval_ce_after']:.4f} (ppl {res['eval_ppl_before']:.2f} -> {res['eval_ppl_after']:.2f})")
+        console.print(f"wrote {out}/metrics.json, {out}/loss.png, {out}/adapter/")
+
+
+@app.command()
+def confirm(
+    target: str = typer.Option("proofnet", "--target"),
+    source: Optional[List[str]] = typer.Option(None, "--source", help="Source (repeat); default: all candidates."),
+    budget: int = typer.Option(8192, "--budget", help="Training tokens per fine-tune."),
+    out: Path = typer.Option(..., "--out", help="Folder for runs, report.json, report.md, scatter.png."),
+    metric: str = typer.Option("all", "--metric", help="all (those installed) or a comma list."),
+    model: str = typer.Option("smollm2", "--model", help="Model fine-tuned."),
+    probe_name: str = typer.Option("smollm2", "--probe", help="Probe for the alignment metrics."),
+    no_mix: bool = typer.Option(False, "--no-mix", help="Skip the top-aligned and random mixes."),
+    epochs: int = typer.Option(2, "--epochs"),
+    lr: float = typer.Option(5e-4, "--lr"),
+    r: int = typer.Option(16, "--r"),
+    formal_only: bool = typer.Option(False, "--formal-only", help="Score only the formal side given the informal."),
+) -> None:
+    """The paper's experiment: alignment vs fine-tuned target CE per source (resumable)."""
+    from curate import metrics as metric_registry
+    from train.confirm import ConfirmConfig, run_confirm
+
+    tcfg = _train_config(model, budget, epochs, lr, r, 2 * r, "all-linear", 8, 256, True, formal_only, "no")
+    cfg = ConfirmConfig(target=target, sources=source or None, metrics=metric_registry.names(metric),
+                        budget=budget, seed=STATE["seed"], probe=probe_name, mixes=not no_mix, train=tcfg)
+    report = run_confirm(cfg, out, strict_metrics=metric != "all", log=_say)
+    render_confirm(report)
+    console.print(f"wrote {out}/report.json, {out}/report.md, {out}/scatter.png")
+
+
+def render_confirm(report: dict) -> None:
+    ms = report["metrics"]
+    table = Table(title=f"alignment vs fine-tuned CE on {report['target']}")
+    for col in ("dataset", "role", *[f"{m}" for m in ms], "CE before", "CE after"):
+        table.add_column(col, justify="left" if col in ("dataset", "role") else "right")
+    for row in sorted(report["rows"], key=lambda x: x["eval_ce_after"]):
+        table.add_row(row["name"], row["role"], *[fmt(row["alignments"].get(m, {}).get("alignment")) for m in ms],
+                      fmt(row["eval_ce_before"]), fmt(row["eval_ce_after"]))
+    console.print(table)
+    stats = Table(title="alignment vs CE over single sources")
+    for col in ("metric", "Pearson r", "r²", "Spearman ρ", "n"):
+        stats.add_column(col, justify="left" if col == "metric" else "right")
+    for m, s in report["correlations"].items():
+        stats.add_row(m, fmt(s["pearson"], 3), fmt(s["r2"], 3), fmt(s["spearman"], 3), str(s["n"]))
+    console.print(stats)
+    mc = report.get("mix_comparison") or {}
+    if mc:
+        console.print(f"top-aligned mix CE {mc['mix_top_ce']:.4f} vs random mix "
+                      f"{fmt(mc['mix_random_ce'])}; sources at or below the top mix: "
+                      f"{', '.join(mc['sources_beating_mix_top']) or 'none'}")
+    for note in report.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+@app.command()
+def bench(
+    model: Optional[str] = typer.Option(None, "--model", help="Base model (default: the adapter run's model)."),
+    adapter: Optional[Path] = typer.Option(None, "--adapter", help="A `curate train` run folder."),
+    target: str = typer.Option("proofnet", "--target"),
+    limit: int = typer.Option(20, "--limit", help="Items to formalize by generation."),
+    shots: int = typer.Option(3, "--shots", help="Few-shot examples in the prompt."),
+    shot_source: str = typer.Option("proofnet-valid", "--shot-source", help="Source of the few-shot examples."),
+    max_new_tokens: int = typer.Option(96, "--max-new-tokens"),
+    lean_repl: Optional[str] = typer.Option(None, "--lean-repl", help="Lean REPL command (else $CURATE_LEAN_REPL)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
+) -> None:
+    """CE/perplexity on the target, few-shot autoformalization BLEU/chrF, Lean typecheck rate."""
+    from train.bench import BenchConfig, run_bench
+    from train.generate import GenConfig
+
+    cfg = BenchConfig(model=model, adapter=str(adapter) if adapter else None, target=target, lean_repl=lean_repl,
+                      gen=GenConfig(shots=shots, shot_source=shot_source, limit=limit, max_new_tokens=max_new_tokens))
+    res = run_bench(cfg, log=_say)
+    table = Table(title=f"bench on {target}: {model or ''}{' + ' + str(adapter) if adapter else ''}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("cross-entropy (nats/token)", fmt(res["ce"]))
+    table.add_row("perplexity", fmt(res["perplexity"], 2))
+    table.add_row(f"BLEU ({res['generation']['items']} items, {res['generation']['shots']}-shot)",
+                  fmt(res["generation"]["bleu"], 2))
+    table.add_row("chrF", fmt(res["generation"]["chrf"], 2))
+    tc = res["typecheck"]
+    table.add_row("typecheck rate", fmt(tc["rate"], 3) if tc["available"] else "not available")
+    console.print(table)
+    if json_path:
+        write_json(json_path, res)
+
+
+# ----------------------------------------------------------------------------- mix
+def parse_amount(text: str, what: str) -> float:
+    """'200000', '200k', '1.5M' -> a number (k = 1e3, M = 1e6, G = 1e9)."""
+    mult = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text.strip()[-1:].lower(), 1)
+    try:
+        return float(text.strip()[:-1] if mult != 1 else text) * mult
+    except ValueError:
+        raise CurateError(f"{what} must be a number such as 200000, 200k or 1.5M, got {text!r}") from None
+
+
+@app.command()
+def mix(
+    out: Path = typer.Option(..., "--out", help="Output folder (data.jsonl, data.parquet, manifest.json, MIX.md)."),
+    budget: str = typer.Option(..., "--budget", help="Token budget, e.g. 200000, 200k, 1.5M."),
+    ranking: Optional[Path] = typer.Option(None, "--ranking", help="Ranking JSON from `curate rank --json`."),
+    target: Optional[str] = typer.Option(None, "--target", help="Without --ranking: rank against this target first."),
+    source: Optional[List[str]] = typer.Option(None, "--source", help="Without --ranking: sources to rank (repeat)."),
+    metric: str = typer.Option("task2vec", "--metric", help="Without --ranking: the metric to rank with."),
+    strategy: str = typer.Option("top-k", "--strategy", help="top-k | proportional | select | random."),
+    k: Optional[int] = typer.Option(None, "--k", help="top-k: sources to use (default 3); proportional: only the k best."),
+    temperature: float = typer.Option(0.1, "--temperature", help="proportional: softmax(alignment / temperature)."),
+    cap: Optional[str] = typer.Option(None, "--cap", help="Per-source cap: a fraction of the budget (<= 1) or tokens."),
+    ngram: int = typer.Option(13, "--ngram", help="Decontamination n-gram window (normalised tokens)."),
+    min_ngram: int = typer.Option(8, "--min-ngram", help="Shortest window; shorter eval texts match whole."),
+    eval_set: Optional[List[str]] = typer.Option(None, "--eval-set", help="Also decontaminate against (repeat)."),
+    no_near_dedup: bool = typer.Option(False, "--no-near-dedup", help="Only exact deduplication."),
+    near_threshold: float = typer.Option(0.8, "--near-threshold", help="MinHash Jaccard threshold for near duplicates."),
+    probe_name: str = typer.Option("smollm2", "--probe", help="Model whose tokenizer counts tokens."),
+) -> None:
+    """Build the fine-tuning mix: top-aligned data under a token budget, deduplicated and decontaminated."""
+    from curate.mix import MixConfig, build_mix
+
+    if ranking is None and target is None:
+        raise CurateError("give --ranking r.json, or --target (and --source ...) to rank first")
+    amount = parse_amount(budget, "--budget")
+    if amount <= 0 or amount != int(amount):
+        raise CurateError(f"--budget must be a positive whole number of tokens, got {budget!r}")
+    config = MixConfig(ranking=ranking, budget=int(amount), strategy=strategy, out=out, seed=STATE["seed"], k=k,
+                       temperature=temperature, cap=parse_amount(cap, "--cap") if cap else None,
+                       tokenizer=probe_name, ngram=ngram, min_ngram=min_ngram, eval_sets=list(eval_set or []),
+                       near_dedup=not no_near_dedup, near_threshold=near_threshold, target=target,
+                       sources=list(source) if source else None, metric=metric)
+    with console.status("building the mix"):
+        result = build_mix(config)
+    m = result.manifest
+    table = Table(title=f"mix for {m['target']['name']}: {config.strategy}, budget {config.budget:,} tokens")
+    for col in ("rank", "source", "weight", "in", "out", "tokens", "removed"):
+        table.add_column(col, justify="left" if col in ("source", "removed") else "right")
+    for name, s in m["sources"].items():
+        removed = ", ".join(f"{r} {n}" for r, n in s["removed"].items() if n)
+        table.add_row(str(s["rank"]), name, "" if s["weight"] is None else f"{s['weight']:.3f}", str(s["in"]),
+                      str(s["out"]), str(s["tokens"]), removed)
+    console.print(table)
+    t = m["totals"]
+    console.print(f"{t['out']} records, {t['tokens']:,} tokens -> {result.out} "
+                  f"({t['removed']['contamination']} contaminated records removed, listed in removed.jsonl)")
+    for note in m["notes"]:
+        console.print(f"note: {note}")
+
+
 # ----------------------------------------------------------------------------- entry point
 def main(argv: Optional[list[str]] = None) -> int:
     """Console entry: user errors print one line and exit 1; usage errors exit 2."""

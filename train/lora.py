@@ -202,6 +202,7 @@ def train_lora(train_ds, target_ds, config: LoraTrainConfig, out: Path, train_na
             "train_loss": losses, "train_seconds": train_seconds, "trainable_params": trainable,
             "processes": accelerator.num_processes, "device": str(accelerator.device),
             "seed": config.seed, "config": asdict(config), "key": config.key(),
+            "train_fingerprint": load.fingerprint(train_ds),
         }
         from curate.cache import atomic_write_bytes
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from curate.catalog import SourceSpec
+from curate.metrics.base import AlignmentMetric, Estimate, Prepared
+from curate.records import render
 from conftest import char_tokenizer, tiny_llama
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "train"
@@ -46,3 +49,38 @@ def registered(isolated_cache):
     for s in (ALIGNED, TARGET, CHAT):
         catalog.register(SourceSpec(**{**s.__dict__}))
     return isolated_cache
+
+
+
+@dataclass
+class LengthConfig:
+    scale: float = 50.0
+    """Character difference at which alignment halves."""
+
+
+class LengthMetric(AlignmentMetric):
+    """A deterministic stand-in metric for confirm tests: closeness of mean rendered lengths."""
+
+    name = "length"
+    Config = LengthConfig
+
+    def prepare(self, name, dataset, seed):
+        lengths = [len(render(r)) for r in dataset]
+        return Prepared(name=name, fingerprint=name, records=len(dataset), used=len(dataset),
+                        data=sum(lengths) / len(lengths))
+
+    def alignment(self, source, target):
+        v = 1.0 / (1.0 + abs(source.data - target.data) / self.config.scale)
+        return Estimate(v, v, v, 1)
+
+    def diversity(self, prepared):
+        return Estimate(0.0, 0.0, 0.0, 1)
+
+
+@pytest.fixture()
+def length_metric(monkeypatch):
+    """Registers `LengthMetric` as metric "length" for one test."""
+    from curate import metrics
+
+    monkeypatch.setitem(metrics.REGISTRY, "length", "_tiny:LengthMetric")
+    return "length"

@@ -1,0 +1,85 @@
+"""`curate train`, `curate bench` and `curate confirm` end to end on a tiny model and tiny sources."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from curate.cli import main
+from train import confirm as confirm_mod
+from train.bench import BenchConfig, run_bench
+from train.confirm import ConfirmConfig, run_confirm
+from train.evaluate import EvalConfig
+from train.generate import GenConfig, typechecks
+from train.lora import LoraTrainConfig
+
+from _tiny import length_metric, registered, tiny_model_dir  # noqa: F401
+
+TINY = ["--budget", "300", "--epochs", "2", "--lr", "1e-2", "--r", "4", "--batch-size", "4", "--max-length", "64"]
+
+
+def test_train_cli_writes_metrics_and_plot(tiny_model_dir, registered, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--source", "t-aligned", "--target", "t-target", "--model", str(tiny_model_dir),
+               "--out", str(out), *TINY])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert {"eval_ce_before", "eval_ce_after", "eval_ppl_before", "eval_ppl_after", "train_loss", "config",
+            "seed", "train_tokens"} <= set(m)
+    assert m["train_tokens"] == 300 and m["eval_ce_after"] < m["eval_ce_before"]
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "adapter" / "adapter_config.json").exists()
+    assert "t-target CE" in capsys.readouterr().out
+
+
+def test_train_cli_rejects_both_or_neither(tiny_model_dir, registered, tmp_path):
+    assert main(["train", "--target", "t-target", "--model", str(tiny_model_dir), "--out", str(tmp_path)]) == 1
+    assert main(["train", "--source", "t-aligned", "--mix", str(tmp_path), "--target", "t-target",
+                 "--model", str(tiny_model_dir), "--out", str(tmp_path)]) == 1
+
+
+def test_bench_reports_bleu_chrf_and_no_typecheck(tiny_model_dir, registered, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CURATE_LEAN_REPL", raising=False)
+    res = run_bench(BenchConfig(model=str(tiny_model_dir), target="t-target", eval=EvalConfig(batch_size=4),
+                                gen=GenConfig(shots=2, shot_source="t-aligned", limit=3, max_new_tokens=8)))
+    assert res["generation"]["items"] == 3 and len(res["samples"]) == 3
+    assert 0.0 <= res["generation"]["bleu"] <= 100.0 and 0.0 <= res["generation"]["chrf"] <= 100.0
+    assert res["typecheck"]["available"] is False and res["ce"] > 0
+    rc = main(["bench", "--model", str(tiny_model_dir), "--target", "t-target", "--shot-source", "t-aligned",
+               "--limit", "2", "--max-new-tokens", "4", "--json", str(tmp_path / "b.json")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "chrF" in out and "not available" in out
+    assert json.loads((tmp_path / "b.json").read_text())["typecheck"]["rate"] is None
+
+
+def test_typecheck_talks_to_a_repl_subprocess(tmp_path):
+    fake = tmp_path / "repl.py"
+    fake.write_text("import json, sys\ncmd = json.loads(sys.stdin.read())['cmd']\n"
+                    "msgs = [{'severity': 'error', 'data': 'unknown'}] if 'bad' in cmd else []\n"
+                    "print(json.dumps({'env': 0, 'messages': msgs}))\n")
+    repl = [sys.executable, str(fake)]
+    assert typechecks("theorem ok : True :=", repl) is True
+    assert typechecks("theorem bad : True :=", repl) is False
+
+
+def test_confirm_reports_correlations_and_resumes(tiny_model_dir, registered, length_metric, tmp_path, monkeypatch):
+    tcfg = LoraTrainConfig(model=str(tiny_model_dir), epochs=2, r=4, alpha=8, lr=1e-2, batch_size=4, max_length=64,
+                           eval=EvalConfig(batch_size=4))
+    cfg = ConfirmConfig(target="t-target", sources=["t-aligned", "t-chat"], metrics=["length"], budget=200,
+                        probe=str(tiny_model_dir), mixes=False, train=tcfg)
+    report = run_confirm(cfg, tmp_path / "c")
+    assert {r["name"] for r in report["rows"]} == {"t-aligned", "t-chat"}
+    assert report["correlations"]["length"]["n"] == 2
+    assert abs(report["correlations"]["length"]["pearson"]) == pytest.approx(1.0)  # two points lie on a line
+    for f in ("report.json", "report.md", "scatter.png", "runs/t-aligned/metrics.json"):
+        assert (tmp_path / "c" / f).exists(), f
+
+    def boom(*a, **k):
+        raise AssertionError("a finished fine-tune was recomputed")
+
+    monkeypatch.setattr(confirm_mod, "train_lora", boom)
+    again = run_confirm(cfg, tmp_path / "c")
+    assert [r["eval_ce_after"] for r in again["rows"]] == [r["eval_ce_after"] for r in report["rows"]]

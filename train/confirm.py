@@ -1,0 +1,276 @@
+"""The paper's experiment: does alignment to the target predict the fine-tuned target loss?
+
+For each source — and a top-aligned mix and a random mix of the same sources — at one token
+budget: the alignment under each metric and the target CE after a LoRA fine-tune. Reports
+Pearson r, r² and Spearman ρ per metric, a table, JSON, Markdown and a scatter plot.
+
+Resumable: alignments, mixes and every finished fine-tune are written under the output folder as
+they finish and reused on rerun when their inputs match.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from curate import load, metrics as metric_registry, probe
+from curate.cache import atomic_write_bytes
+from curate.errors import CurateError
+from curate.stats import pearson, spearman
+from train.lora import LoraTrainConfig, mix_spec, train_lora
+
+MIXES = {"mix-top": "top-k", "mix-random": "random"}
+
+
+@dataclass
+class ConfirmConfig:
+    target: str = "proofnet"
+    """Eval set: alignment target and fine-tune evaluation set."""
+    sources: list[str] | None = None
+    """Sources to fine-tune on; None = rank's default candidates for the target."""
+    metrics: list[str] = field(default_factory=lambda: list(metric_registry.REGISTRY))
+    """Alignment metrics; the first one that is available orders the top-aligned mix."""
+    budget: int = 8192
+    """Training tokens per fine-tune (every source and mix gets the same)."""
+    seed: int = 0
+    probe: str = probe.DEFAULT_PROBE
+    """Model for alignment metrics (Task2Vec's probe, token counts)."""
+    mixes: bool = True
+    """Also build and fine-tune a top-aligned mix and a random mix of the same sources (`curate mix`)."""
+    mix_margin: float = 1.25
+    """Mix token budget = budget × margin, so every fine-tune can fill its budget."""
+    train: LoraTrainConfig = field(default_factory=LoraTrainConfig)
+    """LoRA settings (its budget and seed are overridden by the fields above)."""
+
+
+def _write(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=2, default=str, ensure_ascii=False).encode("utf-8"))
+
+
+def _read(path: Path) -> Any | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def available_metrics(wanted: list[str], strict: bool) -> tuple[list[str], list[str]]:
+    """(usable metrics, notes): a metric whose module is not importable is skipped unless `strict`."""
+    ok, notes = [], []
+    for m in wanted:
+        try:
+            metric_registry.metric_class(m)
+            ok.append(m)
+        except (ImportError, AttributeError) as exc:
+            if strict:
+                raise CurateError(f"metric {m!r} is not available: {exc}") from exc
+            notes.append(f"metric {m} skipped: not available ({type(exc).__name__}: {exc})")
+    if not ok:
+        raise CurateError("no alignment metric is available")
+    return ok, notes
+
+
+def source_alignments(config: ConfirmConfig, sources: list[str], metric: str, out: Path,
+                      options: dict[str, Any]) -> dict:
+    """`curate.rank` of the sources under one metric, saved to out/alignments/<metric>.json."""
+    from curate.rank import RankConfig, rank
+
+    path = out / "alignments" / f"{metric}.json"
+    want = {"target": config.target, "sources": sources, "seed": config.seed, "probe": config.probe,
+            "options": options}
+    hit = _read(path)
+    if hit and hit.get("request") == want:
+        return hit["ranking"]
+    ranking = rank(RankConfig(target=config.target, sources=sources, metrics=[metric], seed=config.seed,
+                              probe=config.probe), {**options, "seed": config.seed})
+    _write(path, {"request": want, "ranking": ranking})
+    return ranking
+
+
+def merged_ranking(rankings: dict[str, dict], primary: str) -> dict:
+    """One ranking dict (rank's JSON shape) holding every metric's alignments, ordered by `primary`."""
+    base = json.loads(json.dumps(rankings[primary]))
+    by_source = {r["source"]: r for r in base["results"]}
+    for m, rk in rankings.items():
+        for r in rk["results"]:
+            by_source[r["source"]]["alignments"][m] = r["alignments"][m]
+    base["config"]["metrics"] = {m: rk["config"]["metrics"][m] for m, rk in rankings.items()}
+    return base
+
+
+def build_mixes(config: ConfirmConfig, ranking: dict, out: Path, log: Callable[[str], None]) -> tuple[dict[str, Path], list[str]]:
+    """The top-aligned and random mixes (folders with data.jsonl); reused when the request matches."""
+    try:
+        from curate.mix import MixConfig, build_mix
+    except ImportError as exc:
+        return {}, [f"mixes skipped: curate.mix not available ({exc})"]
+    budget = int(config.budget * config.mix_margin)
+    folders, notes = {}, []
+    order = [r["source"] for r in ranking["results"]]
+    for name, strategy in MIXES.items():
+        folder = out / "mixes" / name
+        want = {"strategy": strategy, "budget": budget, "seed": config.seed, "order": order,
+                "primary": ranking["primary_metric"], "target": config.target}
+        stamp = out / "mixes" / f"{name}.request.json"
+        if _read(stamp) == want and (folder / "data.jsonl").exists():
+            folders[name] = folder
+            continue
+        if folder.exists():
+            shutil.rmtree(folder)
+        log(f"building {name} ({strategy}, {budget} tokens)")
+        try:
+            result = build_mix(MixConfig(ranking=ranking, budget=budget, strategy=strategy, out=folder,
+                                         seed=config.seed))
+        except CurateError as exc:
+            notes.append(f"{name} not built: {exc}")
+            continue
+        folder = Path(getattr(result, "out", folder))
+        _write(stamp, want)
+        folders[name] = folder
+    return folders, notes
+
+
+def mix_alignment(config: ConfirmConfig, metric: str, name: str, ds, out: Path, options: dict[str, Any]) -> dict:
+    """Alignment of a mix dataset to the target under one metric (cached by the mix's fingerprint)."""
+    fp = load.fingerprint(ds)
+    path = out / "alignments" / f"{metric}-{name}.json"
+    want = {"fingerprint": fp, "target": config.target, "seed": config.seed, "probe": config.probe,
+            "options": options}
+    hit = _read(path)
+    if hit and hit.get("request") == want:
+        return hit["alignment"]
+    m = metric_registry.metric_class(metric).from_options({**options, "probe": config.probe, "seed": config.seed})
+    tprep = m.prepare(config.target, load.load_source(config.target), config.seed)
+    sprep = m.prepare(name, ds, config.seed)
+    a = m.alignment(sprep, tprep)
+    value = {"alignment": a.value, "ci_low": a.ci_low, "ci_high": a.ci_high, "pairs": a.n}
+    _write(path, {"request": want, "alignment": value})
+    return value
+
+
+def fine_tune(name: str, ds, target_ds, tcfg: LoraTrainConfig, out: Path, target: str,
+              log: Callable[[str], None]) -> dict:
+    """A finished run's metrics.json when its config and data match; else train now."""
+    run = out / "runs" / name
+    fp = load.fingerprint(ds)
+    hit = _read(run / "metrics.json")
+    if hit and hit.get("key") == json.loads(json.dumps(tcfg.key(), default=str)) and hit.get("train_fingerprint") == fp:
+        log(f"{name}: reusing finished fine-tune (CE {hit['eval_ce_after']:.4f})")
+        return hit
+    log(f"{name}: fine-tuning on {tcfg.budget} tokens × {tcfg.epochs} epochs")
+    return train_lora(ds, target_ds, tcfg, run, train_name=name, target_name=target,
+                      log=lambda m: log(f"  {m}"))
+
+
+def correlations(rows: list[dict], metrics: list[str]) -> dict[str, dict[str, float]]:
+    """Pearson r, r² and Spearman ρ of alignment vs fine-tuned CE over the single sources."""
+    out = {}
+    for m in metrics:
+        pts = [(r["alignments"][m]["alignment"], r["eval_ce_after"]) for r in rows
+               if r["role"] == "source" and m in r["alignments"]]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        r = pearson(xs, ys)
+        out[m] = {"pearson": r, "r2": r * r, "spearman": spearman(xs, ys), "n": len(pts)}
+    return out
+
+
+def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any] | None = None,
+                strict_metrics: bool = False, log: Callable[[str], None] | None = None) -> dict:
+    """Run (or resume) the experiment; writes report.json, report.md, scatter.png under `out`."""
+    from curate.rank import candidate_sources, versions
+    from train.plots import confirm_scatter
+
+    say = log or (lambda _m: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    options = {k: v for k, v in (metric_options or {}).items() if v is not None}
+    metrics, notes = available_metrics(config.metrics, strict_metrics)
+    sources = list(dict.fromkeys(config.sources or candidate_sources(config.target)[0]))
+    if not sources:
+        raise CurateError(f"no sources to compare for target {config.target!r}")
+    tcfg = replace(config.train, budget=config.budget, seed=config.seed)
+    target_ds = load.load_source(config.target)
+
+    # 1. Alignment of every source under every metric (rank's machinery, one file per metric).
+    rankings = {}
+    for m in metrics:
+        say(f"alignment: {m} over {len(sources)} sources")
+        rankings[m] = source_alignments(config, sources, m, out, options)
+    ranking = merged_ranking(rankings, metrics[0])
+    _write(out / "ranking.json", ranking)
+
+    # 2. The top-aligned and random mixes, and their alignment measured on the mix itself.
+    datasets = {s: ("source", load.load_source(s)) for s in sources}
+    aligns = {r["source"]: r["alignments"] for r in ranking["results"]}
+    mix_info = {}
+    if config.mixes:
+        folders, mix_notes = build_mixes(config, ranking, out, say)
+        notes += mix_notes
+        for name, folder in folders.items():
+            ds = load.load_source(mix_spec(folder, name))
+            datasets[name] = ("mix", ds)
+            mix_info[name] = {"folder": str(folder), "records": len(ds)}
+            aligns[name] = {}
+            for m in metrics:
+                say(f"alignment: {m} of {name}")
+                aligns[name][m] = mix_alignment(config, m, name, ds, out, options)
+
+    # 3. One fine-tune per dataset at the same budget (finished runs are reused).
+    rows = []
+    for name, (role, ds) in datasets.items():
+        res = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
+        rows.append({"name": name, "role": role, "alignments": aligns.get(name, {}),
+                     "eval_ce_before": res["eval_ce_before"], "eval_ce_after": res["eval_ce_after"],
+                     "eval_ppl_after": res["eval_ppl_after"], "train_tokens": res["train_tokens"],
+                     "train_records": res["train_records"], "train_seconds": res["train_seconds"],
+                     "final_train_loss": res["train_loss"][-1] if res["train_loss"] else None})
+
+    # 4. Correlations, the mix comparison, report files and the plot.
+    stats = correlations(rows, metrics)
+    comparison = mix_comparison(rows)
+    report = {"target": config.target, "metrics": metrics, "config": asdict(config), "train_config": asdict(tcfg),
+              "rows": rows, "correlations": stats, "mix_comparison": comparison, "mixes": mix_info,
+              "notes": notes, "versions": versions()}
+    _write(out / "report.json", report)
+    atomic_write_bytes(out / "report.md", markdown(report).encode("utf-8"))
+    confirm_scatter(rows, metrics, stats, out / "scatter.png", target=config.target)
+    return report
+
+
+def mix_comparison(rows: list[dict]) -> dict[str, Any]:
+    """Where the top-aligned mix's CE stands against the random mix and each single source."""
+    by = {r["name"]: r["eval_ce_after"] for r in rows}
+    if "mix-top" not in by:
+        return {}
+    top = by["mix-top"]
+    singles = {r["name"]: r["eval_ce_after"] for r in rows if r["role"] == "source"}
+    return {"mix_top_ce": top, "mix_random_ce": by.get("mix-random"),
+            "beats_random": None if "mix-random" not in by else top < by["mix-random"],
+            "sources_beating_mix_top": sorted(n for n, ce in singles.items() if ce <= top)}
+
+
+def markdown(report: dict) -> str:
+    ms = report["metrics"]
+    lines = [f"# confirm: alignment vs fine-tuned CE on {report['target']}", "",
+             f"Budget {report['train_config']['budget']} tokens × {report['train_config']['epochs']} epochs, "
+             f"model {report['train_config']['model']}, seed {report['train_config']['seed']}.", "",
+             "| dataset | role | " + " | ".join(f"{m} alignment" for m in ms) + " | CE before | CE after | ppl after |",
+             "|---|---|" + "---:|" * (len(ms) + 3)]
+    for r in sorted(report["rows"], key=lambda r: r["eval_ce_after"]):
+        cells = [f"{r['alignments'][m]['alignment']:.4f}" if m in r["alignments"] else "" for m in ms]
+        lines.append(f"| {r['name']} | {r['role']} | " + " | ".join(cells)
+                     + f" | {r['eval_ce_before']:.4f} | {r['eval_ce_after']:.4f} | {r['eval_ppl_after']:.2f} |")
+    lines += ["", "| metric | Pearson r | r² | Spearman ρ | n |", "|---|---:|---:|---:|---:|"]
+    for m, s in report["correlations"].items():
+        lines.append(f"| {m} | {s['pearson']:.3f} | {s['r2']:.3f} | {s['spearman']:.3f} | {s['n']} |")
+    mc = report.get("mix_comparison") or {}
+    if mc:
+        lines += ["", f"Top-aligned mix CE {mc['mix_top_ce']:.4f}; random mix CE "
+                  f"{mc['mix_random_ce'] if mc['mix_random_ce'] is None else round(mc['mix_random_ce'], 4)}; "
+                  f"single sources at or below the top mix: {', '.join(mc['sources_beating_mix_top']) or 'none'}."]
+    for n in report.get("notes", []):
+        lines.append(f"- note: {n}")
+    return "\n".join(lines) + "\n"
