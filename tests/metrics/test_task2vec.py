@@ -1,0 +1,242 @@
+"""Task2Vec Fisher embeddings on tiny random-init models, and the metric end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import char_tokenizer, tiny_gpt2, tiny_llama
+from curate import batching
+from curate.errors import CurateError
+from curate.metrics import task2vec as t2v
+from curate.records import Record
+
+MODELS = {"llama": tiny_llama, "gpt2": tiny_gpt2}
+TEXTS = ["theorem add_comm (a b : nat) : a + b = b + a", "x", "every group of prime order is cyclic",
+         "lemma foo : 1 + 1 = 2 := by norm_num"]
+
+
+def make_batch(texts=TEXTS, max_length=64):
+    tok = char_tokenizer()
+    return batching.collate(batching.tokenize(texts, tok, max_length), batching.pad_id(tok))
+
+
+def garbage_padded(batch: batching.Batch, extra: int = 7) -> batching.Batch:
+    """The same sequences with random ids in every padding slot and `extra` more padding columns."""
+    n, length = batch.input_ids.shape
+    ids = torch.randint(0, 96, (n, length + extra), generator=torch.Generator().manual_seed(3))
+    mask = torch.zeros_like(ids)
+    real = batch.attention_mask.bool()
+    ids[:, :length][real] = batch.input_ids[real]
+    mask[:, :length] = batch.attention_mask
+    return batching.Batch(ids, mask)
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_head_embedding_ignores_padding(arch):
+    model, batch = MODELS[arch](), make_batch()
+    ref = t2v.head_embedding(model, batch, micro_batch=1)  # each sequence alone, no padding at all
+    for mb in (2, 4):  # short sequences padded to longer neighbours, with garbage pad ids
+        torch.testing.assert_close(t2v.head_embedding(model, garbage_padded(batch), micro_batch=mb), ref,
+                                   rtol=1e-5, atol=1e-9)
+    assert ref.dtype == torch.float32 and ref.shape == (96,) and (ref > 0).all()
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_body_embedding_ignores_padding(arch):
+    model, batch = MODELS[arch](), make_batch()
+    ref = t2v.body_embedding(model, batch, seed=5, micro_batch=4)
+    torch.testing.assert_close(t2v.body_embedding(model, garbage_padded(batch), seed=5, micro_batch=4), ref,
+                               rtol=1e-4, atol=1e-10)
+    assert not any(p.grad is not None for p in model.parameters())  # no weight gradients were built
+    assert all(p.requires_grad for p in model.parameters())  # and the model is left as it was
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_exact_head_fisher_matches_monte_carlo(arch):
+    """Closed form Σ_t p(1−p)‖h‖²/d vs sampled labels + per-sequence autograd gradients, squared."""
+    model, batch = MODELS[arch](), make_batch()
+    exact = t2v.head_embedding(model, batch, micro_batch=1)
+    w, b = t2v.untied_head(model)
+    d = w.shape[1] + (b is not None)
+    gen = torch.Generator().manual_seed(0)
+    samples, total = 1500, torch.zeros(w.shape[0])
+    feats = [t2v.final_hidden(model, batching.Batch(batch.input_ids[i:i + 1], batch.attention_mask[i:i + 1]))[0]
+             for i in range(len(batch.input_ids))]
+    for h in feats:  # one sequence at a time: per-sample gradients
+        p = torch.softmax(h @ w.T + (b if b is not None else 0), -1)
+        for _ in range(samples):
+            wq = w.clone().requires_grad_(True)
+            y = torch.multinomial(p, 1, generator=gen).squeeze(1)
+            loss = torch.nn.functional.cross_entropy(h @ wq.T + (b if b is not None else 0), y, reduction="sum")
+            (g,) = torch.autograd.grad(loss, wq)
+            total += (g * g).sum(1) / d
+    mc = total / samples / sum(f.shape[0] for f in feats)
+    err = (mc - exact).norm() / exact.norm()
+    assert err < 0.08, f"relative error {err:.3f}"
+    # the tolerance tells estimators apart: the empirical Fisher (data labels instead of sampled) fails it
+    emp = torch.zeros_like(exact)
+    for i, h in enumerate(feats):
+        ids = batch.input_ids[i][batch.attention_mask[i].bool()]
+        p = torch.softmax(h @ w.T + (b if b is not None else 0), -1)[:-1]
+        r = torch.nn.functional.one_hot(ids[1:], w.shape[0]) - p
+        emp += (r * r).T @ ((h[:-1] * h[:-1]).sum(1) + (b is not None)) / d
+    emp /= sum(f.shape[0] for f in feats)
+    assert (mc - emp).norm() / emp.norm() > 5 * err
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_body_fisher_matches_per_sequence_autograd(arch):
+    """The one-backward hook computation equals a loop of per-sequence autograd gradients."""
+    model, batch = MODELS[arch](), make_batch()
+    got = t2v.body_embedding(model, batch, layers=[-1], seed=11, micro_batch=len(TEXTS))
+    block = t2v.blocks(model)[-1]
+    layers = t2v._linear_layers(block)
+    lengths = batch.attention_mask.sum(1)
+    order = sorted(range(len(TEXTS)), key=lambda i: (-int(lengths[i]), i))  # the order labels are drawn in
+    ids, mask = batch.input_ids[order], batch.attention_mask[order]
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    labels = torch.multinomial(torch.softmax(logits[mask.bool()].detach(), -1), 1,
+                               generator=torch.Generator().manual_seed(11)).squeeze(1)
+    per_seq_labels = torch.split(labels, mask.sum(1).tolist())
+    rows = {name: 0 for name, _, _ in layers}
+    for n in range(len(TEXTS)):
+        length = int(mask[n].sum())
+        out = model(input_ids=ids[n:n + 1, :length]).logits[0]
+        loss = torch.nn.functional.cross_entropy(out, per_seq_labels[n], reduction="sum")
+        params = [p for _, m, _ in layers for p in ((m.weight, m.bias) if m.bias is not None else (m.weight,))]
+        grads = iter(torch.autograd.grad(loss, params))
+        for name, m, conv in layers:
+            gw = next(grads)
+            gw = gw.T if conv else gw
+            sq = (gw * gw).sum(1)
+            width = gw.shape[1]
+            if m.bias is not None:
+                sq, width = sq + next(grads) ** 2, width + 1
+            rows[name] = rows[name] + sq / width
+    want = torch.cat([rows[name] for name, _, _ in layers]) / int(mask.sum())
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-10)
+
+
+def test_head_finetuning_changes_the_head_deterministically():
+    model, batch = tiny_llama(), make_batch()
+    e0 = t2v.head_embedding(model, batch)
+    e3 = t2v.head_embedding(model, batch, epochs=3, lr=1e-2)
+    assert not torch.allclose(e0, e3)
+    torch.testing.assert_close(t2v.head_embedding(model, batch, epochs=3, lr=1e-2), e3, rtol=0, atol=0)
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # still tied
+
+
+# ---------------------------------------------------------------------------- the metric
+
+def records(prefix: str, n: int, seed: int = 0):
+    import datasets
+
+    rng = np.random.default_rng(seed)
+    words = {"lean": ["theorem", "lemma", ":=", "by", "simp", "nat", "ring", "∀", "x", "+", "="],
+             "chat": ["hello", "please", "write", "a", "story", "about", "my", "dog", "thanks", "you"]}[prefix]
+    rows = [Record(id=f"{prefix}{i}", source=prefix, kind="text",
+                   informal=" ".join(rng.choice(words, size=rng.integers(3, 30)))).to_row() for i in range(n)]
+    return datasets.Dataset.from_list(rows)
+
+
+@pytest.fixture()
+def tiny_probe(tmp_path, isolated_cache):
+    def make(arch: str = "llama", **tok_kwargs):
+        path = tmp_path / f"probe-{arch}-{json.dumps(tok_kwargs, sort_keys=True).encode().hex()[:16]}"
+        tok = char_tokenizer(save_dir=path, **tok_kwargs)
+        vocab = len(tok)
+        model = tiny_llama(vocab_size=vocab, pad_token_id=tok.pad_token_id) if arch == "llama" else tiny_gpt2(vocab_size=vocab)
+        model.save_pretrained(path)
+        return str(path)
+    return make
+
+
+def metric(path: str, **kw) -> t2v.Task2VecMetric:
+    return t2v.Task2VecMetric(t2v.Config(**{"probe": path, "batches": 3, "batch_size": 4, "max_length": 32,
+                                            "n_boot": 200, **kw}))
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_alignment_with_itself_is_about_one(tiny_probe, arch):
+    m = metric(tiny_probe(arch))
+    lean, chat = m.prepare("lean", records("lean", 40), 0), m.prepare("chat", records("chat", 40), 0)
+    self_al, cross = m.alignment(lean, lean), m.alignment(chat, lean)
+    assert self_al.value > 0.95 and self_al.ci_low <= self_al.value <= self_al.ci_high
+    assert self_al.value > cross.value and self_al.n == 9
+    div = m.diversity(lean)
+    assert self_al.value == pytest.approx(1 - div.value * 6 / 9)  # K×K pairs: 3 self-pairs at distance 0
+    whole = metric(tiny_probe(arch), whole_set=True)
+    w = whole.prepare("lean", records("lean", 40), 0)
+    assert whole.alignment(w, w).value == pytest.approx(1.0) and any("degenerate" in n for n in w.notes)
+    assert np.isnan(whole.diversity(w).value)
+
+
+@pytest.mark.parametrize("tok_kwargs", [{}, {"pad_token": ""}, {"pad_token": "<pad>", "eos_token": "<eos>"}])
+def test_tokenizers_with_different_pad_and_eos_ids(tiny_probe, tok_kwargs):
+    for scope in ("head", "body"):
+        m = metric(tiny_probe("llama", **tok_kwargs), scope=scope)
+        p = m.prepare("lean", records("lean", 20), 0)
+        assert p.data.matrix.shape[0] == 3 and np.isfinite(p.data.matrix).all() and (p.data.matrix > 0).any()
+
+
+@pytest.mark.parametrize("scope", ["head", "body"])
+def test_fixed_seed_reproduces_exactly(tiny_probe, scope):
+    path, ds = tiny_probe(), records("lean", 40)
+    a = metric(path, scope=scope, use_cache=False).prepare("lean", ds, 3)
+    b = metric(path, scope=scope, use_cache=False).prepare("lean", ds, 3)
+    c = metric(path, scope=scope, use_cache=False).prepare("lean", ds, 4)
+    np.testing.assert_array_equal(a.data.matrix, b.data.matrix)
+    assert a.data.rows == b.data.rows != c.data.rows
+    assert not np.array_equal(a.data.matrix, c.data.matrix)
+    flat = [r for rows in a.data.rows for r in rows]
+    assert len(flat) == len(set(flat)) == 12  # distinct batches
+
+
+def test_cache_serves_resumes_and_can_be_bypassed(tiny_probe, monkeypatch):
+    path, ds = tiny_probe(), records("lean", 40)
+    calls = []
+    real_embed = t2v.Task2VecMetric.embed
+
+    def counting(self, batch, seed):
+        calls.append(seed)
+        if len(calls) == 2 and getattr(self, "crash", False):
+            raise KeyboardInterrupt  # interrupted after one batch was written
+        return real_embed(self, batch, seed)
+
+    monkeypatch.setattr(t2v.Task2VecMetric, "embed", counting)
+    m = metric(path)
+    m.crash = True
+    with pytest.raises(KeyboardInterrupt):
+        m.prepare("lean", ds, 0)
+    assert len(calls) == 2
+    m.crash = False
+    first = m.prepare("lean", ds, 0)  # resumes: only the two unfinished batches
+    assert len(calls) == 4
+    again = metric(path).prepare("lean", ds, 0)  # a new instance, served from disk
+    assert len(calls) == 4 and m._model is not None
+    np.testing.assert_array_equal(first.data.matrix, again.data.matrix)
+    metric(path, use_cache=False).prepare("lean", ds, 0)
+    assert len(calls) == 7
+    metric(path, max_length=16).prepare("lean", ds, 0)  # another config is another key
+    assert len(calls) == 10
+
+
+def test_small_dataset_note_and_config_errors(tiny_probe):
+    m = metric(tiny_probe())
+    p = m.prepare("few", records("lean", 6), 0)
+    assert p.used == 6 and p.data.matrix.shape[0] == 2 and "only 6 records" in p.notes[0]
+    with pytest.raises(CurateError):
+        t2v.Task2VecMetric(t2v.Config(scope="all"))
+    with pytest.raises(CurateError):
+        t2v.Task2VecMetric(t2v.Config(distance="l2"))
+    with pytest.raises(CurateError):
+        t2v.Task2VecMetric(t2v.Config(batches=0))
+    with pytest.raises(CurateError):
+        metric(tiny_probe(), scope="body", layers=[5]).prepare("lean", records("lean", 20), 0)
+    from_cli = t2v.Task2VecMetric.from_options({"batches": 2, "scope": None, "use_cache": False, "probe": "x"})
+    assert from_cli.config.batches == 2 and from_cli.config.scope == "head" and not from_cli.config.use_cache
+    assert from_cli.describe()["metric"] == "task2vec"
