@@ -85,6 +85,7 @@ class IsabelleDecl:
     locale: str | None = None
     context: str | None = None
     """Text of a `text ‹…›` block right before the declaration."""
+    context_start: int | None = None
     comment: str | None = None
     """`(* … *)` comments right before the declaration."""
     proof_closed: bool = True
@@ -194,7 +195,7 @@ class _Reader:
         sig = [k for k, t in enumerate(self.toks) if t.kind != "cmt"]
         heads = [k for k in sig if self.toks[k].kind == "id" and self.toks[k].text in THEORY_COMMANDS
                  and not self.is_argument(k)]
-        pending_text: str | None = None
+        pending_text: tuple[str, int] | None = None
         for n, h in enumerate(heads):
             b = heads[n + 1] if n + 1 < len(heads) else len(self.toks)
             cmd = self.toks[h].text
@@ -207,7 +208,7 @@ class _Reader:
                 if body:
                     txt = _unquote(body[0]).strip()
                     self.texts.append((cmd, txt, body[0].start, body[0].end, self.line(self.toks[h].start)))
-                    pending_text = txt if cmd in ("text", "txt") else None
+                    pending_text = (txt, body[0].start) if cmd in ("text", "txt") else None
                 continue
             if cmd in GOALS or cmd in DEFINITIONS:
                 self.declaration(h, b, cmd, pending_text, comments)
@@ -246,7 +247,7 @@ class _Reader:
         if cmd in NOT_READ:
             self.issues.append(Issue(self.line(self.toks[h].start), f"'{cmd}' is not turned into records; skipped"))
 
-    def declaration(self, h: int, b: int, cmd: str, context: str | None, comments: list[Token]) -> None:
+    def declaration(self, h: int, b: int, cmd: str, context: tuple[str, int] | None, comments: list[Token]) -> None:
         toks, text = self.toks, self.text
         sig = [k for k in range(h + 1, b) if toks[k].kind != "cmt"]
         line = self.line(toks[h].start)
@@ -335,7 +336,8 @@ class _Reader:
         full = f"{self.theory}.{name}" if name and self.theory else name
         self.decls.append(IsabelleDecl(
             kind=cmd, name=name, full_name=full, statement=text[start:end], start=start, end=end, proof=proof,
-            line=line, fixes=fixes, assumes=assumes, shows=shows, attributes=attrs, locale=locale, context=context,
+            line=line, fixes=fixes, assumes=assumes, shows=shows, attributes=attrs, locale=locale,
+            context=context[0] if context else None, context_start=context[1] if context else None,
             comment=cmt, proof_closed=closed))
 
     @staticmethod
