@@ -1,0 +1,77 @@
+"""Every example-level metric (gzip, embed, ngram) behind the one AlignmentMetric interface."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from curate import metrics
+from curate.metrics.base import AlignmentMetric, Estimate
+
+MINE = ["gzip", "embed", "ngram"]
+SMALL = {"gzip": {"n_examples": 32, "n_pairs": 512, "n_boot": 300},
+         "embed": {"n_examples": 32, "n_boot": 300, "use_cache": False},
+         "ngram": {"n_examples": 32, "n_buckets": 2048, "n_boot": 200, "n_pairs": 256}}
+
+
+def small(name: str, **extra) -> AlignmentMetric:
+    # unknown CLI options (task2vec's probe, batches, scope, ...) must be accepted and ignored
+    return metrics.metric_class(name).from_options({"probe": "smollm2", "batches": 8, "scope": "head",
+                                                    "whole_set": None, **SMALL[name], **extra})
+
+
+def check_ci(e: Estimate, strict: bool = True) -> None:
+    assert all(math.isfinite(v) for v in (e.value, e.ci_low, e.ci_high))
+    assert e.ci_low <= e.value <= e.ci_high
+    if strict:
+        assert e.ci_high > e.ci_low
+    assert e.n > 0
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_from_options_takes_known_fields_and_ignores_the_rest(name):
+    m = small(name, seed=7)
+    assert m.config.seed == 7 and m.config.n_examples == 32
+    assert m.describe()["metric"] == name
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_a_set_against_itself_is_top(name, math_ds, math2_ds, cooking_ds):
+    m = small(name)
+    target = m.prepare("math-toy", math_ds, 0)
+    scores = {n: m.alignment(m.prepare(n, ds, 0), target).value
+              for n, ds in [("self", math_ds), ("same-distribution", math2_ds), ("cooking", cooking_ds)]}
+    assert scores["self"] >= scores["same-distribution"] > scores["cooking"], scores
+    assert scores["self"] == max(scores.values())
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_every_estimate_has_a_real_ci(name, math_ds, cooking_ds):
+    m = small(name)
+    s, t = m.prepare("cooking-toy", cooking_ds, 0), m.prepare("math-toy", math_ds, 0)
+    check_ci(m.alignment(s, t))
+    check_ci(m.diversity(s))
+    check_ci(m.alignment(t, t), strict=False)  # may be exactly 1 for a set against itself
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_deterministic_under_a_seed(name, math_ds, cooking_ds):
+    def run(seed: int) -> tuple:
+        m = small(name, n_examples=16, seed=seed)
+        s, t = m.prepare("cooking-toy", cooking_ds, seed), m.prepare("math-toy", math_ds, seed)
+        a, d = m.alignment(s, t), m.diversity(s)
+        return (list(s.data["idx"]), a.value, a.ci_low, a.ci_high, d.value, d.ci_low, d.ci_high)
+
+    first = run(0)
+    assert run(0) == first
+    other = run(1)
+    assert other[0] != first[0]  # another seed draws another sample of 16 of the 40 records
+    assert other[1:] != first[1:]
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_small_datasets_use_every_record_and_say_so(name, math_ds):
+    p = small(name, n_examples=1000).prepare("math-toy", math_ds, 0)
+    assert p.used == p.records == len(math_ds)
+    assert any("used all 40 records" in n for n in p.notes)
