@@ -121,7 +121,7 @@ def models_pull(name: str = typer.Argument("smollm2"), force: bool = typer.Optio
 # ----------------------------------------------------------------------------- ingest
 @app.command()
 def ingest(
-    paths: List[Path] = typer.Argument(..., help="Files or folders to read."),
+    paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders to read."),
     out: Path = typer.Option(..., "--out", help="Output dataset folder."),
     name: str = typer.Option(..., "--name", help="Catalog name to register."),
     kind: str = typer.Option("auto", "--kind", help="auto|lean|isabelle|code|text|pairs (pairs = tabular files)."),
@@ -131,15 +131,29 @@ def ingest(
     split_field: Optional[str] = typer.Option(None, "--split-field"),
     formal_lang: Optional[str] = typer.Option(None, "--formal-lang", help="lean4, lean3, isabelle, python, ..."),
     license: str = typer.Option("unknown", "--license"),
+    lean_repo: Optional[str] = typer.Option(None, "--lean-repo", help="Trace this Lean Git repo with lean-dojo (needs the lean extra, a Lean toolchain, network)."),
+    commit: Optional[str] = typer.Option(None, "--commit", help="Commit SHA for --lean-repo."),
 ) -> None:
     """Read files into records, write a dataset folder and register it as a source."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from curate.ingest import IngestOptions, ingest as run_ingest
 
     if informal_field or formal_field:
         kind = "pairs"  # a field mapping means tabular input
+    if not paths and not lean_repo:
+        raise CurateError("give files or folders to read (or --lean-repo URL --commit SHA)")
     opts = IngestOptions(name=name, out=out, kind=kind, informal_field=informal_field, formal_field=formal_field,
-                         id_field=id_field, split_field=split_field, formal_lang=formal_lang, license=license)
-    result = run_ingest(paths, opts)
+                         id_field=id_field, split_field=split_field, formal_lang=formal_lang, license=license,
+                         lean_repo=lean_repo, commit=commit)
+    with Progress(TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def on_file(done: int, total: int, path: Path) -> None:
+            bar.update(task, completed=done, total=total, description=path.name)
+
+        result = run_ingest(list(paths or []), opts, on_file=on_file)
     console.print(f"{name}: {result.records} records -> {result.out} ({dict(result.by_kind)}); registered in {result.registry}")
     if result.skipped:
         console.print(f"skipped {len(result.skipped)} parts:")

@@ -38,6 +38,10 @@ class IngestOptions:
     """Kind given to tabular records: pair when both fields are mapped, else informal/formal."""
     formal_lang: str | None = None
     license: str = "unknown"
+    lean_repo: str | None = None
+    """Git URL of a Lean repository to trace with lean-dojo (the `lean` extra; needs a toolchain and network)."""
+    commit: str | None = None
+    """Commit of `lean_repo` to trace."""
 
 
 @dataclass
@@ -128,18 +132,39 @@ def registration(opts: IngestOptions, out: Path, records: list[Record]) -> Sourc
     )
 
 
-def ingest(paths: list[Path], opts: IngestOptions) -> IngestResult:
+READER_KINDS = ("auto", "lean", "isabelle", "code", "text", "leandojo")
+
+
+def read_formal(paths: list[Path], opts: IngestOptions, on_file=None) -> tuple[list[Record], list[tuple[str, str]]]:
+    """Source trees through `formal.readers`, plus a lean-dojo trace when `lean_repo` is set."""
+    if opts.kind not in READER_KINDS:
+        raise CurateError(f"unknown --kind {opts.kind!r}; use pairs or one of {', '.join(READER_KINDS)}")
+    try:
+        from formal import leandojo
+        from formal.readers import read_paths, trace_records
+    except ImportError as exc:
+        raise CurateError(f"--kind {opts.kind} needs the formal readers, which failed to import: {exc}") from exc
+    records, skipped = read_paths(paths, kind=opts.kind, source=opts.name, on_file=on_file) if paths else ([], [])
+    if opts.lean_repo:
+        if not opts.commit:
+            raise CurateError("--lean-repo needs --commit SHA")
+        try:
+            more, more_skipped = trace_records(opts.lean_repo, opts.commit, opts.name)
+        except leandojo.TracingUnavailable as exc:
+            raise CurateError(str(exc)) from exc
+        records, skipped = records + more, skipped + more_skipped
+    return records, skipped
+
+
+def ingest(paths: list[Path], opts: IngestOptions, on_file=None) -> IngestResult:
+    """`on_file(done, total, path)` is called as source files are read (for a progress bar)."""
     if opts.name in catalog.BUILTIN:
         raise CurateError(f"{opts.name!r} is a built-in source name; choose another --name")
     check_writable(opts.out)
     if opts.kind == "pairs":
         records, skipped = read_tabular(paths, opts)
     else:
-        try:
-            from formal.readers import read_paths
-        except ImportError as exc:
-            raise CurateError(f"--kind {opts.kind} needs the formal readers, which failed to import: {exc}") from exc
-        records, skipped = read_paths(paths, kind=opts.kind, source=opts.name)
+        records, skipped = read_formal(paths, opts, on_file)
     if not records:
         why = "; ".join(f"{w}: {r}" for w, r in skipped[:3])
         raise CurateError(f"no records found in {', '.join(map(str, paths))}" + (f" ({why})" if why else ""))
