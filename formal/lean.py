@@ -267,8 +267,9 @@ class _Splitter:
                         starts = True  # noncomputable section, local notation, ...
                 if not starts and t.kind == "id" and first and depth == 0 and block == 0 and \
                         (t.text in COMMANDS or (t.text.startswith("#") and len(t.text) > 1)) and \
-                        (cur is None or not cur_is_decl or col <= cur_col):
-                    starts = True
+                        (cur is None or not cur_is_decl or col <= cur_col) and \
+                        (t.text != "deriving" or (i + 1 < len(toks) and toks[i + 1].text == "instance")):
+                    starts = True  # (`deriving Repr` after a structure is a clause; `deriving instance` a command)
             elif t.kind == "mdoc" and first and (cur is None or not cur_is_decl or col <= cur_col):
                 starts = True
             if starts:
