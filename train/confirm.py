@@ -22,7 +22,6 @@ from curate.errors import CurateError
 from curate.stats import pearson, spearman
 from train.lora import LoraTrainConfig, mix_spec, train_lora
 
-MIXES = {"mix-top": "top-k", "mix-random": "random"}
 
 
 @dataclass
@@ -40,6 +39,9 @@ class ConfirmConfig:
     """Model for alignment metrics (Task2Vec's probe, token counts)."""
     mixes: bool = True
     """Also build and fine-tune a top-aligned mix and a random mix of the same sources (`curate mix`)."""
+    mix_strategy: str = "top-k"
+    """`curate mix` strategy of the top-aligned mix (top-k fills the budget from the best source down);
+    the comparison mix is always `random` over the same sources."""
     mix_margin: float = 1.25
     """Mix token budget = budget × margin, so every fine-tune can fill its budget."""
     train: LoraTrainConfig = field(default_factory=LoraTrainConfig)
@@ -110,10 +112,10 @@ def build_mixes(config: ConfirmConfig, ranking: dict, out: Path, log: Callable[[
     budget = int(config.budget * config.mix_margin)
     folders, notes = {}, []
     order = [r["source"] for r in ranking["results"]]
-    for name, strategy in MIXES.items():
+    for name, strategy in {"mix-top": config.mix_strategy, "mix-random": "random"}.items():
         folder = out / "mixes" / name
         want = {"strategy": strategy, "budget": budget, "seed": config.seed, "order": order,
-                "primary": ranking["primary_metric"], "target": config.target}
+                "primary": ranking["primary_metric"], "target": config.target, "tokenizer": config.train.model}
         stamp = out / "mixes" / f"{name}.request.json"
         if _read(stamp) == want and (folder / "data.jsonl").exists():
             folders[name] = folder
@@ -123,7 +125,7 @@ def build_mixes(config: ConfirmConfig, ranking: dict, out: Path, log: Callable[[
         log(f"building {name} ({strategy}, {budget} tokens)")
         try:
             result = build_mix(MixConfig(ranking=ranking, budget=budget, strategy=strategy, out=folder,
-                                         seed=config.seed))
+                                         seed=config.seed, tokenizer=config.train.model))
         except CurateError as exc:
             notes.append(f"{name} not built: {exc}")
             continue
@@ -187,24 +189,37 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     options = {k: v for k, v in (metric_options or {}).items() if v is not None}
-    metrics, notes = available_metrics(config.metrics, strict_metrics)
     sources = list(dict.fromkeys(config.sources or candidate_sources(config.target)[0]))
     if not sources:
         raise CurateError(f"no sources to compare for target {config.target!r}")
     tcfg = replace(config.train, budget=config.budget, seed=config.seed)
     target_ds = load.load_source(config.target)
+    datasets = {s: ("source", load.load_source(s)) for s in sources}
 
-    # 1. Alignment of every source under every metric (rank's machinery, one file per metric).
+    # 1. One fine-tune per source at the same budget (needs no alignment; finished runs are reused).
+    results = {name: fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
+               for name, (_, ds) in datasets.items()}
+
+    # 2. Alignment of every source under every metric (rank's machinery, one file per metric).
+    metrics, notes = available_metrics(config.metrics, strict_metrics)
     rankings = {}
     for m in metrics:
         say(f"alignment: {m} over {len(sources)} sources")
-        rankings[m] = source_alignments(config, sources, m, out, options)
+        try:
+            rankings[m] = source_alignments(config, sources, m, out, options)
+        except Exception as exc:  # with metrics="all", one broken metric must not sink the others
+            if strict_metrics:
+                raise
+            notes.append(f"metric {m} failed: {type(exc).__name__}: {exc}")
+            say(notes[-1])
+    metrics = [m for m in metrics if m in rankings]
+    if not metrics:
+        raise CurateError("no alignment metric could be computed: " + "; ".join(notes))
     ranking = merged_ranking(rankings, metrics[0])
     _write(out / "ranking.json", ranking)
-
-    # 2. The top-aligned and random mixes, and their alignment measured on the mix itself.
-    datasets = {s: ("source", load.load_source(s)) for s in sources}
     aligns = {r["source"]: r["alignments"] for r in ranking["results"]}
+
+    # 3. The top-aligned and random mixes: built, aligned (metric computed on the mix itself), fine-tuned.
     mix_info = {}
     if config.mixes:
         folders, mix_notes = build_mixes(config, ranking, out, say)
@@ -212,16 +227,19 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
         for name, folder in folders.items():
             ds = load.load_source(mix_spec(folder, name))
             datasets[name] = ("mix", ds)
-            mix_info[name] = {"folder": str(folder), "records": len(ds)}
+            manifest = _read(folder / "manifest.json") or {}
+            mix_info[name] = {"folder": str(folder), "records": len(ds),
+                              "tokens_by_source": {k: v.get("tokens") for k, v in manifest.get("sources", {}).items()
+                                                   if v.get("tokens")}}
             aligns[name] = {}
             for m in metrics:
                 say(f"alignment: {m} of {name}")
                 aligns[name][m] = mix_alignment(config, m, name, ds, out, options)
+            results[name] = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
 
-    # 3. One fine-tune per dataset at the same budget (finished runs are reused).
     rows = []
-    for name, (role, ds) in datasets.items():
-        res = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
+    for name, (role, _) in datasets.items():
+        res = results[name]
         rows.append({"name": name, "role": role, "alignments": aligns.get(name, {}),
                      "eval_ce_before": res["eval_ce_before"], "eval_ce_after": res["eval_ce_after"],
                      "eval_ppl_after": res["eval_ppl_after"], "train_tokens": res["train_tokens"],
