@@ -190,14 +190,14 @@ def build_mix(config: MixConfig) -> MixResult:
                            seed=config.seed, probe=config.tokenizer if isinstance(config.tokenizer, str)
                            else probe.DEFAULT_PROBE)
         ranking_in: dict | Path | str = rank(rconf, {**config.metric_options, "seed": config.seed})
-        notes.append(f"ranked in this run with {config.metric}; the ranking is saved as ranking.json")
+        notes.append(f"ranked in this run with {config.metric}")
     else:
         ranking_in = config.ranking  # type: ignore[assignment]
     ranking, ranking_sha = load_ranking(ranking_in)
     tmp = _out_tmp(out)
     try:
         manifest, rows, removed = _build(config, ranking, ranking_sha, notes)
-        _write(tmp, rows, removed, manifest, ranking if ranked_here else None)
+        _write(tmp, rows, removed, manifest, ranking)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -302,8 +302,8 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         "target": {"name": ranking["target"], "fingerprint": eval_sets[0]["fingerprint"],
                    "ranked_fingerprint": ranking.get("target_fingerprint")},
         "eval_sets": eval_sets,
-        "ranking": {"source": str(config.ranking) if isinstance(config.ranking, (str, Path)) else
-                    ("ranking.json" if config.ranking is None else "dict"),
+        "ranking": {"input": str(config.ranking) if isinstance(config.ranking, (str, Path)) else
+                    ("ranked in this run" if config.ranking is None else "dict"), "copy": "ranking.json",
                     "sha256": ranking_sha, "primary_metric": ranking.get("primary_metric")},
         "tokenizer": {"name": tok_name, "vocab": len(tok)},
         "config": cfg,
@@ -319,7 +319,7 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
 
 
 # ----------------------------------------------------------------------------- output
-def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ranking: dict | None) -> None:
+def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ranking: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -335,9 +335,8 @@ def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ran
     with open(tmp / "removed.jsonl", "w", encoding="utf-8", newline="\n") as fh:
         for r in removed:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    if ranking is not None:
-        (tmp / "ranking.json").write_text(json.dumps(ranking, indent=2, ensure_ascii=False, default=str),
-                                          encoding="utf-8")
+    (tmp / "ranking.json").write_text(json.dumps(ranking, indent=2, ensure_ascii=False, default=str) + "\n",
+                                      encoding="utf-8")
     manifest["files"] = {name: hashlib.sha256((tmp / name).read_bytes()).hexdigest()
                          for name in sorted(p.name for p in tmp.iterdir())}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",

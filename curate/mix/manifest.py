@@ -5,8 +5,9 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-REASONS = ("contamination", "exact_duplicate", "near_duplicate", "not_selected", "over_cap", "over_budget")
-"""Every reason a record of a participating source can fail to reach the output."""
+REASONS = ("contamination", "exact_duplicate", "near_duplicate", "over_cap", "over_budget")
+"""Every reason a record of a source the strategy draws from can fail to reach the output. Ranked
+sources a strategy does not draw from (beyond top-k) are listed apart as `unused_sources`."""
 
 
 def check_conservation(sources: dict[str, dict[str, Any]]) -> None:
@@ -62,7 +63,8 @@ def mix_md(manifest: dict[str, Any]) -> str:
         lines += ["", "Notes:", *[f"- {n}" for n in manifest["notes"]]]
     lines += ["", "For every source: in = out + removed (checked when the mix was built). Files: `data.jsonl`, "
               "`data.parquet` (same rows), `manifest.json` (inputs, fingerprints, config, versions), "
-              "`removed.jsonl`.", ""]
+              "`removed.jsonl` (every contaminated or duplicate record, with what it matched), `ranking.json` "
+              "(the ranking used).", ""]
     return "\n".join(lines)
 
 

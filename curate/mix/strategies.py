@@ -28,7 +28,7 @@ from curate.errors import CurateError
 
 STRATEGIES = ("top-k", "proportional", "select", "random")
 DEFAULT_K = 3
-OVER_BUDGET, OVER_CAP, NOT_SELECTED = "over_budget", "over_cap", "not_selected"
+OVER_BUDGET, OVER_CAP = "over_budget", "over_cap"
 
 
 @dataclass

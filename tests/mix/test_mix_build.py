@@ -126,7 +126,7 @@ def test_same_inputs_and_seed_give_identical_bytes(sources, tmp_path, tok):
         b = build(tmp_path, tok, name=f"{strategy}-2", strategy=strategy, seed=3)
         files = sorted(p.name for p in a.out.iterdir())
         assert files == sorted(p.name for p in b.out.iterdir())
-        assert {"data.jsonl", "data.parquet", "manifest.json", "MIX.md", "removed.jsonl"} <= set(files)
+        assert {"data.jsonl", "data.parquet", "manifest.json", "MIX.md", "removed.jsonl", "ranking.json"} <= set(files)
         for f in files:
             assert (a.out / f).read_bytes() == (b.out / f).read_bytes(), f"{strategy}: {f} differs"
     other = build(tmp_path, tok, name="random-seed4", strategy="random", seed=4)
