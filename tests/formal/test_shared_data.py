@@ -1,0 +1,83 @@
+"""Every formal statement of the Lean/Isabelle eval sets under CURATE_DATA_HOME parses as one theorem.
+
+Data errors found (asserted exactly, so a regression or a new data problem fails the test):
+- putnambench-lean4: `name` is "asserts" for putnam_1974_a3 and "putnam_1993_b5:" (trailing colon) for
+  putnam_1993_b5; the theorem names inside `formal_statement` are right.
+- putnambench-isabelle: putnam_1980_b3's statement names its theorem putnam_1980_a3; putnam_1965_a1 has a
+  stray `"` after a comment (the reader reports it and still finds the theorem).
+- proofnet-lean4-deepseek: 14 statements are `def` (e.g. `noncomputable def exercise_2_8_6 ... :=`), not theorems;
+  the check uses the keyword the statement is written with.
+- minif2f-isabelle: 160 `problem_name`s spell the theorem name differently (imo_1992_1 vs imo_1992_p1,
+  aime1983_9 vs aime_1983_p9, aimeii_2020_6 vs aimeII_2020_p6): equal up to case, `_` and a `p` before digits.
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from formal.isabelle import parse_isabelle
+from formal.lean import parse_lean
+
+pytestmark = pytest.mark.shared_data
+HOME = Path(os.environ.get("CURATE_DATA_HOME", ""))
+NAME_ERRORS = {"asserts": "putnam_1974_a3", "putnam_1993_b5:": "putnam_1993_b5"}
+
+
+def rows(rel):
+    with open(HOME / rel, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+@pytest.mark.parametrize("rel,count", [
+    ("proofnet-lean4-deepseek/proofnet.jsonl", 371), ("minif2f-lean4/minif2f.jsonl", 488),
+    ("minif2f-lean4/minif2f_valid_few_shot.jsonl", 67), ("putnambench-lean4/putnam.jsonl", 644)])
+def test_lean_statements(rel, count):
+    data = rows(rel)
+    assert len(data) == count
+    failures, defs = [], 0
+    for r in data:
+        src = r.get("header", "") + r["formal_statement"] + r.get("formal_proof", "")
+        f = parse_lean(src)
+        keyword = next(w for w in r["formal_statement"].split() if w not in ("noncomputable", "private", "protected"))
+        found = [d for d in f.decls if d.kind == keyword]
+        defs += keyword == "def"
+        want = NAME_ERRORS.get(r["name"], r["name"])
+        if len(found) != 1 or found[0].name != want or f.lang != "lean4" or f.issues or \
+                src[found[0].start:found[0].end] != found[0].statement or keyword not in ("theorem", "def"):
+            failures.append((r["name"], [(d.kind, d.name) for d in f.decls], f.issues))
+    assert failures == []
+    assert defs == (14 if "proofnet" in rel else 0)
+    if "putnam" in rel:
+        assert sum(r["name"] in NAME_ERRORS for r in data) == 2
+
+
+@pytest.mark.parametrize("rel,field,name_field,count", [
+    ("minif2f-isabelle/minif2f_isabelle_informal.jsonl", "formal_statement", "problem_name", 488),
+    ("putnambench-isabelle/putnambench_isabelle.jsonl", "isabelle_statement", "name", 640)])
+def test_isabelle_statements(rel, field, name_field, count):
+    data = rows(rel)
+    assert len(data) == count
+    failures, wrong_names, notes = [], [], []
+    for r in data:
+        f = parse_isabelle(r[field])
+        goals = [d for d in f.decls if d.kind in ("lemma", "theorem")]
+        if len(goals) != 1 or not goals[0].shows:
+            failures.append((r[name_field], [(d.kind, d.name) for d in f.decls], f.issues))
+            continue
+        written = re.search(r"(?:lemma|theorem)\s+([\w']+)\s*:", r[field]).group(1)
+        if goals[0].name != written:
+            failures.append((r[name_field], goals[0].name, written))
+        if goals[0].name != r[name_field]:
+            wrong_names.append((r[name_field], goals[0].name))
+        notes += [(r[name_field], i.why) for i in f.issues if "stray quote" in i.why]
+    assert failures == []
+    if "putnam" in rel:
+        assert wrong_names == [("putnam_1980_b3", "putnam_1980_a3")]
+        assert [n for n, _ in notes] == ["putnam_1965_a1"]
+    else:
+        def norm(name):
+            return re.sub(r"_|p(?=\d)", "", name.lower())
+        assert len(wrong_names) == 160 and all(norm(a) == norm(b) for a, b in wrong_names)
