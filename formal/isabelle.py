@@ -126,6 +126,8 @@ def lex(text: str, issues: list[Issue], starts: list[int]) -> list[Token]:
                 issues.append(Issue(bisect_right(starts, i), f"string runs into a '{runaway.group(1)}' command "
                                                              "(stray quote?); treated as ending at this line"))
                 eol = text.find("\n", i)
+                while eol > i + 1 and text[eol - 1].isspace():
+                    eol -= 1
                 toks.append(Token("str", i, eol, text[i:eol]))
                 i = eol
                 continue
@@ -144,6 +146,8 @@ def lex(text: str, issues: list[Issue], starts: list[int]) -> list[Token]:
                 issues.append(Issue(bisect_right(starts, i), f"{what} never closed; treated as ending at this line"))
                 eol = text.find("\n", i)
                 end = n if eol == -1 else eol
+                while end > i + 1 and text[end - 1].isspace():
+                    end -= 1
                 kind = "cmt" if kind == "cmt" else "str"
             toks.append(Token(kind, i, end, text[i:end]))
             i = end

@@ -46,8 +46,8 @@ _IDSTART = r"(?:(?![λΠΣ])[^\W\d]|[℀-⅏𝒜-𝟿])"
 _IDREST = r"(?:(?![λΠΣ])[\w'!?₀-₉ₐ-ₜᵢ-ᵪⱼ]|[℀-⅏𝒜-𝟿])"
 _PART = rf"(?:{_IDSTART}{_IDREST}*|«[^»\n]*»)"
 _LEX = re.compile(rf"""
- (?P<ws>\s+)
-|(?P<lc>--[^\n]*)
+ \s*(?:
+ (?P<lc>--[^\n]*)
 |(?P<bc>/-)
 |(?P<raw>r\#*")
 |(?P<str>")
@@ -56,6 +56,7 @@ _LEX = re.compile(rf"""
 |(?P<num>0[xXbBoO][0-9a-fA-F_]+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
 |(?P<sym>:=|=>|<\|>|<\||\|\||\|>\.|\|>|@\[|\.\.)
 |(?P<any>.)
+|(?P<ws>$))
 """, re.VERBOSE | re.DOTALL)
 _COMMENT_DELIM = re.compile(r"/-|-/")
 _STRING_END = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -122,6 +123,7 @@ def lex(text: str, issues: list[Issue] | None = None, starts: list[int] | None =
         m = _LEX.match(text, i)
         kind = m.lastgroup
         j = m.end()
+        i = m.start(kind)  # leading whitespace is part of the match
         if kind in ("ws", "lc"):
             i = j
             continue
@@ -158,11 +160,13 @@ def lex(text: str, issues: list[Issue] | None = None, starts: list[int] | None =
             if end == -1:
                 eol = text.find("\n", i)
                 end = n if eol == -1 else eol
+                while end > i + 1 and text[end - 1].isspace():
+                    end -= 1
                 issues.append(Issue(bisect_right(starts, i), "string literal never closed; treated as ending at this line"))
             toks.append(Token("str", i, end, text[i:end]))
             i = end
             continue
-        tok = m.group()
+        tok = m.group(kind)
         if kind == "any":
             kind = "open" if tok in OPEN else "close" if tok in CLOSE else "sym"
         toks.append(Token(kind, i, j, tok))
@@ -255,7 +259,10 @@ class _Splitter:
         while i < len(toks):
             t = toks[i]
             starts = False
-            first, col = self.first_col(i)
+            if t.kind in ("doc", "id", "mdoc") or t.text == "@[":
+                first, col = self.first_col(i)
+            else:
+                first, col = False, 0
             if t.kind in ("doc", "id", "sym") and (t.kind != "sym" or t.text == "@["):
                 if t.kind == "doc" or t.text == "@[" or t.text in MODIFIERS or t.text in DECL_KEYWORDS:
                     kw = self.decl_head(i)
