@@ -177,25 +177,22 @@ def _install(tmp: Path, out: Path) -> None:
 def build_mix(config: MixConfig) -> MixResult:
     """Build the mix described by `config` and write it to `config.out`."""
     _validate(config)
+    if config.ranking is None and not config.target:
+        raise CurateError("give a ranking, or a target (and sources) to rank first")
+    if config.ranking is not None and (config.target or config.sources):
+        raise CurateError("give either a ranking or a target/sources to rank, not both")
+    if config.ranking is not None:
+        load_ranking(config.ranking)  # a bad ranking fails before anything is written
     out = Path(config.out)
-    notes: list[str] = []
-    ranked_here = config.ranking is None
-    if ranked_here:
-        if not config.target:
-            raise CurateError("give a ranking, or a target (and sources) to rank first")
-        from curate import metrics
-        from curate.rank import RankConfig, rank
-
-        rconf = RankConfig(target=config.target, sources=config.sources, metrics=metrics.names(config.metric),
-                           seed=config.seed, probe=config.tokenizer if isinstance(config.tokenizer, str)
-                           else probe.DEFAULT_PROBE)
-        ranking_in: dict | Path | str = rank(rconf, {**config.metric_options, "seed": config.seed})
-        notes.append(f"ranked in this run with {config.metric}")
-    else:
-        ranking_in = config.ranking  # type: ignore[assignment]
-    ranking, ranking_sha = load_ranking(ranking_in)
-    tmp = _out_tmp(out)
+    tmp = _out_tmp(out)  # an unwritable output fails before any ranking or loading
     try:
+        notes: list[str] = []
+        if config.ranking is None:
+            ranking_in: dict | Path | str = _rank(config)
+            notes.append(f"ranked in this run with {config.metric}")
+        else:
+            ranking_in = config.ranking
+        ranking, ranking_sha = load_ranking(ranking_in)
         manifest, rows, removed = _build(config, ranking, ranking_sha, notes)
         _write(tmp, rows, removed, manifest, ranking)
     except BaseException:
@@ -203,6 +200,16 @@ def build_mix(config: MixConfig) -> MixResult:
         raise
     _install(tmp, out)
     return MixResult(out=out, manifest=manifest)
+
+
+def _rank(config: MixConfig) -> dict:
+    from curate import metrics
+    from curate.rank import RankConfig, rank
+
+    tok_model = config.tokenizer if isinstance(config.tokenizer, str) else probe.DEFAULT_PROBE
+    rconf = RankConfig(target=config.target, sources=config.sources, metrics=metrics.names(config.metric),
+                       seed=config.seed, probe=tok_model)
+    return rank(rconf, {**config.metric_options, "seed": config.seed})
 
 
 def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str]):

@@ -228,3 +228,31 @@ def test_cli_builds_a_mix(sources, tmp_path, capsys, monkeypatch):
     m = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert m["config"]["budget"] == 2000 and m["totals"]["tokens"] <= 2000
     assert (tmp_path / "m" / "MIX.md").read_text().startswith("# Mix for `mix-target`")
+
+
+def test_conservation_check_raises_on_a_bad_account():
+    from curate.mix.manifest import check_conservation
+
+    good = {"in": 10, "out": 6, "removed": {"contamination": 1, "over_budget": 3}}
+    check_conservation({"s": good})
+    with pytest.raises(RuntimeError, match="accounting"):
+        check_conservation({"s": {**good, "out": 5}})
+
+
+def test_ranking_and_target_together_is_an_error(sources, tmp_path, tok):
+    from curate.errors import CurateError
+
+    with pytest.raises(CurateError, match="not both"):
+        build(tmp_path, tok, target="mix-target")
+    with pytest.raises(CurateError, match="give a ranking"):
+        build(tmp_path, tok, ranking=None)
+    assert not (tmp_path / "mix").exists()
+
+
+def test_ranks_first_when_given_target_and_sources(sources, tmp_path, tok):
+    res = build(tmp_path, tok, ranking=None, target="mix-target", sources=["mix-c", "mix-a"], metric="gzip",
+                strategy="top-k", k=1)
+    ranking = json.loads((res.out / "ranking.json").read_text())
+    assert ranking["primary_metric"] == "gzip" and {r["source"] for r in ranking["results"]} == {"mix-a", "mix-c"}
+    assert list(res.manifest["sources"]) == [ranking["results"][0]["source"]]
+    assert res.manifest["ranking"]["input"] == "ranked in this run"
