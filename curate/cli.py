@@ -422,7 +422,7 @@ def mix(
     source: Optional[List[str]] = typer.Option(None, "--source", help="Without --ranking: sources to rank (repeat)."),
     metric: str = typer.Option("task2vec", "--metric", help="Without --ranking: the metric to rank with."),
     strategy: str = typer.Option("top-k", "--strategy", help="top-k | proportional | select | random."),
-    k: Optional[int] = typer.Option(None, "--k", help="top-k: sources to use (default 3); proportional: only the k best."),
+    k: Optional[int] = typer.Option(None, "--k", help="top-k: sources to use (default 3); proportional/select: only the k best."),
     temperature: float = typer.Option(0.1, "--temperature", help="proportional: softmax(alignment / temperature)."),
     cap: Optional[str] = typer.Option(None, "--cap", help="Per-source cap: a fraction of the budget (<= 1) or tokens."),
     ngram: int = typer.Option(13, "--ngram", help="Decontamination n-gram window (normalised tokens)."),

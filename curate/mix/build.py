@@ -43,7 +43,7 @@ class MixConfig:
     seed: int = 0
     """Seed for the random strategy (and for ranking, when this run ranks)."""
     k: int | None = None
-    """top-k: number of sources (default 3); proportional: draw only from the k best (default all)."""
+    """top-k: number of sources (default 3); proportional and select: draw only from the k best (default all)."""
     temperature: float = 0.1
     """proportional: weights are softmax(alignment / temperature); lower = more to the best sources."""
     cap: float | None = None
@@ -142,7 +142,10 @@ def _lengths(ds, fp: str, tok, name: str, cacheable: bool) -> list[int]:
     if cacheable:
         return tokens.record_lengths(ds, tok, fp, name)
     texts = [render(r) for r in ds]
-    return [n for i in range(0, len(texts), 1024) for n in tokens.lengths(texts[i:i + 1024], tok)] if texts else []
+    out: list[int] = []
+    for i in range(0, len(texts), 1024):
+        out += tokens.lengths(texts[i:i + 1024], tok)
+    return out
 
 
 def _out_tmp(out: Path) -> Path:

@@ -9,9 +9,10 @@ than the smallest record left unused.
 - top-k: the k best-ranked sources, one after another in rank order.
 - proportional: every source (or the k best) shares the budget by softmax(alignment / temperature);
   the next record comes from the source furthest below its share, so token shares track weights.
-- select: DSIR-style fine-grained selection over the pooled records of all sources: a record's score
-  is the mean over its hashed unigram/bigram features of log p_target(f) - log p_raw(f), with both
-  feature distributions add-one smoothed (p_raw from the whole candidate pool); best score first.
+- select: DSIR-style fine-grained selection over the pooled records of all sources (or the k best):
+  a record's score is the mean over its hashed unigram/bigram features of log p_target(f) -
+  log p_raw(f), both feature distributions add-one smoothed (p_raw from the whole candidate pool);
+  best score first.
 - random: the pooled records of all sources in a seeded uniform random order (the baseline).
 """
 
@@ -53,7 +54,7 @@ def participating(strategy: str, ranked: Sequence[str], k: int | None) -> list[s
     """The sources a strategy draws from (ranked = source names best first)."""
     if strategy == "top-k":
         return list(ranked[: k or DEFAULT_K])
-    if strategy == "proportional" and k:
+    if strategy in ("proportional", "select") and k:
         return list(ranked[:k])
     return list(ranked)
 

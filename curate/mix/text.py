@@ -1,9 +1,9 @@
 """Text normalisation shared by decontamination and deduplication.
 
-NFKC, case-folded, every Unicode punctuation character (category P*: `_`, brackets, braces,
-backslashes, quotes) and the TeX math delimiter `$` turned into a space, then split into word tokens (`\\w+`) and single
-symbol characters (`→`, `∀`, `=`, `+`, ...). Case, whitespace and punctuation changes therefore
-leave the token sequence unchanged, while math symbols still count as tokens.
+NFKC, case-folded; every Unicode punctuation character (category P*: `_`, brackets, braces,
+backslashes, quotes, ...) and the TeX math delimiter `$` become spaces; the rest splits into word
+tokens (`\\w+`) and single symbol characters (`→`, `∀`, `=`, `+`, ...). Case, whitespace and
+punctuation changes therefore leave the token sequence unchanged, while math symbols still count.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, char_tokenizer
 
-from curate.mix import MixConfig, build_mix
+from curate.mix import MixConfig, MixResult, build_mix
 from curate.mix.manifest import REASONS
 
 FIX = FIXTURES / "mix"
@@ -41,7 +41,7 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
 
 
-def build(tmp_path, tok, name="mix", **kw) -> "MixResult":  # noqa: F821
+def build(tmp_path, tok, name="mix", **kw) -> MixResult:
     kw.setdefault("ranking", RANKING)
     kw.setdefault("budget", 3000)
     return build_mix(MixConfig(out=tmp_path / name, tokenizer=tok, **kw))
