@@ -16,7 +16,8 @@ _LEAN4 = [re.compile(p, re.M) for p in (
     r"^import (Mathlib|Std|Batteries|Lean|Aesop|Init|Qq|ProofWidgets)\b", r":=\s*by\s*$", r"\bfun\b[^\n]*?(=>|↦)",
     r"^\s*·", r"^\s*(theorem|def|instance|structure)\b[^\n]*\bwhere\s*$", r"\bλ[^\n,]*=>", r"^#align", r"^\s*termination_by\b",
     r"^\s*decreasing_by\b", r"\bNat\.[a-z]\w*[A-Z]", r"^variable\b", r"\brcases\b[^\n]*\bwith\s*⟨", r"\bcases\b[^\n]*\bwith\s*$",
-    r"^\s*\| [^\n]*=>",
+    r"^\s*\| [^\n]*=>", r"\b(Nat|Int|Real|Finset|Set|List|Multiset|Polynomial|Complex|Function)\.[a-z]",
+    r"\b(Is|Has)[A-Z]\w+", r"<\|", r"\b[a-z]{2,}[A-Z][a-z]\w*", r"‖",
 )]
 _LEAN3 = [re.compile(p, re.M) for p in (
     r"^import (data|tactic|algebra|analysis|topology|order|logic|linear_algebra|ring_theory|number_theory|"
@@ -25,6 +26,8 @@ _LEAN3 = [re.compile(p, re.M) for p in (
     r"^\s*begin\s*$", r"^\s*end\s*$", r"\bλ\s*[\w'₀-₉ ]+,", r"\bassume\b", r"^variables\b", r"^open_locale\b",
     r"^noncomputable theory\b", r"^\s*\| [^\n]*:=", r"\bat \w+ ⊢,", r",\s*$", r"^universes?\s+\w+\s+\w",
     r"\bexact ⟨[^\n]*⟩,\s*$", r"^meta def\b", r"^@\[[^\]]*\]\s*$",
+    r"\b(nat|int|real|finset|set|list|multiset|polynomial|complex|function)\.[a-z]", r"\b(is|has)_[a-z_]+\b",
+    r"λ\s*\([^()]*\)\s*,", r"^(theorem|lemma|def)\s+[a-z][a-z0-9_]*\.[\w.']+", r"\[[a-z]+(_[a-z]+)+\s", r"∥",
 )]
 
 

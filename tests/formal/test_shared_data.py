@@ -81,3 +81,16 @@ def test_isabelle_statements(rel, field, name_field, count):
         def norm(name):
             return re.sub(r"_|p(?=\d)", "", name.lower())
         assert len(wrong_names) == 160 and all(norm(a) == norm(b) for a, b in wrong_names)
+
+
+@pytest.mark.parametrize("rel,field,lang,at_least", [
+    ("mathlib3-codex-informal/docgen_export_test.jsonl", "formal_statement", "lean3", 0.95),
+    ("forml4/basic_test.jsonl", "formal", "lean4", 0.99),
+    ("proofnet-lean4/proofnet_lean4.jsonl", "formal_statement", "lean4", 0.95)])
+def test_lean_version_on_bare_statements(rel, field, lang, at_least):
+    """Without imports the detector guesses from style; whole files with imports are decided by them."""
+    from formal.detect import lean_version
+
+    data = rows(rel)
+    hits = sum(lean_version(r[field]) == lang for r in data)
+    assert hits / len(data) >= at_least, f"{hits}/{len(data)}"
