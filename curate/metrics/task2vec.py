@@ -197,6 +197,37 @@ def _linear_layers(block):
             if isinstance(m, (torch.nn.Linear, Conv1D))]
 
 
+def sample_labels(probs, generator):
+    """One label per row of `probs` (inverse CDF: one uniform per row, far cheaper than multinomial)."""
+    import torch
+
+    cdf = probs.cumsum(-1)
+    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=probs.shape[1] - 1)
+
+
+def per_sequence_row_sq(x, g, has_bias: bool = False):
+    """For a Linear layer with inputs x (n, T, in) and output gradients g (n, T, out): the mean over
+    each output row of the squared per-sequence weight gradient G_n = Σ_t g_{n,t} x_{n,t}ᵀ (and bias
+    gradient), (n, out). With T < in·out/(in+out) it goes through the T × T Gram matrix of x
+    (‖G_n[o]‖² = g_{n,:,o}ᵀ (x_n x_nᵀ) g_{n,:,o}) instead of building G_n."""
+    import torch
+
+    n, t, d_in = x.shape
+    d_out = g.shape[-1]
+    if t * (d_in + d_out) < d_in * d_out:
+        gram = torch.bmm(x, x.transpose(1, 2))  # (n, T, T)
+        row = (g * torch.bmm(gram, g)).sum(1)
+    else:
+        gs = torch.bmm(g.transpose(1, 2), x)  # (n, out, in)
+        row = (gs * gs).sum(-1)
+    width = d_in
+    if has_bias:
+        row = row + g.sum(1) ** 2
+        width += 1
+    return row / width
+
+
 def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None, seed: int = 0,
                    micro_batch: int = 8):
     """Body-scope embedding of one batch: per-output-row mean of the per-sequence squared gradients
@@ -218,18 +249,13 @@ def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None
         kwargs["hidden_states"] = kwargs["hidden_states"].detach().requires_grad_(True)
         return args, kwargs
 
-    def capture(name: str, conv: bool, has_bias: bool):
+    def capture(name: str, has_bias: bool):
         def hook(_module, inputs, output):
-            x = inputs[0].detach().float() * state["mask"]
+            x = inputs[0].detach().float()
 
             def on_grad(g):
-                gs = torch.bmm(g.float().transpose(1, 2), x)  # (n, out, in): per-sequence weight grads
-                row = (gs * gs).sum(-1)
-                width = gs.shape[-1]
-                if has_bias:
-                    row = row + g.float().sum(1) ** 2
-                    width += 1
-                acc[name] += row.sum(0) / width
+                g = g.float() * state["mask"]
+                acc[name] += per_sequence_row_sq(x, g, has_bias).sum(0)
 
             if output.requires_grad:
                 output.register_hook(on_grad)
@@ -237,7 +263,7 @@ def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None
 
     saved = [(p, p.requires_grad) for p in model.parameters()]
     handles = [all_blocks[chosen[0]].register_forward_pre_hook(start_grad, with_kwargs=True)]
-    handles += [m.register_forward_hook(capture(name, conv, m.bias is not None)) for name, m, conv in targets]
+    handles += [m.register_forward_hook(capture(name, m.bias is not None)) for name, m, conv in targets]
     gen = torch.Generator().manual_seed(seed)
     total = 0
     try:
@@ -249,7 +275,7 @@ def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None
                 logits = model(input_ids=ids, attention_mask=mask).logits
                 real = mask.bool()
                 scored = logits[real].float()
-                labels = torch.multinomial(torch.softmax(scored.detach(), -1), 1, generator=gen).squeeze(1)
+                labels = sample_labels(torch.softmax(scored.detach(), -1), gen)
                 torch.nn.functional.cross_entropy(scored, labels, reduction="sum").backward()
                 total += int(real.sum())
     finally:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import char_tokenizer, tiny_gpt2, tiny_llama
+# tests/metrics/conftest.py shadows the module name `conftest`: load the root one's helpers by path
+_spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parents[1] / "conftest.py")
+_root = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_root)
+char_tokenizer, tiny_gpt2, tiny_llama = _root.char_tokenizer, _root.tiny_gpt2, _root.tiny_llama
 from curate import batching
 from curate.errors import CurateError
 from curate.metrics import task2vec as t2v
@@ -66,14 +72,13 @@ def test_exact_head_fisher_matches_monte_carlo(arch):
     samples, total = 1500, torch.zeros(w.shape[0])
     feats = [t2v.final_hidden(model, batching.Batch(batch.input_ids[i:i + 1], batch.attention_mask[i:i + 1]))[0]
              for i in range(len(batch.input_ids))]
-    for h in feats:  # one sequence at a time: per-sample gradients
-        p = torch.softmax(h @ w.T + (b if b is not None else 0), -1)
-        for _ in range(samples):
-            wq = w.clone().requires_grad_(True)
-            y = torch.multinomial(p, 1, generator=gen).squeeze(1)
-            loss = torch.nn.functional.cross_entropy(h @ wq.T + (b if b is not None else 0), y, reduction="sum")
-            (g,) = torch.autograd.grad(loss, wq)
-            total += (g * g).sum(1) / d
+    bias = b if b is not None else 0
+    for h in feats:  # one sequence at a time: per-sequence gradients, one per label draw (torch.func)
+        p = torch.softmax(h @ w.T + bias, -1)
+        ys = torch.multinomial(p, samples, replacement=True, generator=gen).T  # (samples, T)
+        seq_loss = lambda wq, y, h=h: torch.nn.functional.cross_entropy(h @ wq.T + bias, y, reduction="sum")  # noqa: E731
+        g = torch.func.vmap(torch.func.grad(seq_loss), in_dims=(None, 0))(w, ys)  # (samples, V, d)
+        total += (g * g).sum((0, 2)) / d
     mc = total / samples / sum(f.shape[0] for f in feats)
     err = (mc - exact).norm() / exact.norm()
     assert err < 0.08, f"relative error {err:.3f}"
@@ -99,8 +104,7 @@ def test_body_fisher_matches_per_sequence_autograd(arch):
     order = sorted(range(len(TEXTS)), key=lambda i: (-int(lengths[i]), i))  # the order labels are drawn in
     ids, mask = batch.input_ids[order], batch.attention_mask[order]
     logits = model(input_ids=ids, attention_mask=mask).logits
-    labels = torch.multinomial(torch.softmax(logits[mask.bool()].detach(), -1), 1,
-                               generator=torch.Generator().manual_seed(11)).squeeze(1)
+    labels = t2v.sample_labels(torch.softmax(logits[mask.bool()].detach(), -1), torch.Generator().manual_seed(11))
     per_seq_labels = torch.split(labels, mask.sum(1).tolist())
     rows = {name: 0 for name, _, _ in layers}
     for n in range(len(TEXTS)):
@@ -119,6 +123,22 @@ def test_body_fisher_matches_per_sequence_autograd(arch):
             rows[name] = rows[name] + sq / width
     want = torch.cat([rows[name] for name, _, _ in layers]) / int(mask.sum())
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-10)
+
+
+def test_per_sequence_row_sq_both_routes():
+    gen = torch.Generator().manual_seed(0)
+    for t, d_in, d_out in [(3, 16, 24), (40, 4, 6)]:  # Gram route, then explicit route
+        x, g = torch.randn(2, t, d_in, generator=gen), torch.randn(2, t, d_out, generator=gen)
+        gs = torch.einsum("nto,nti->noi", g, x)
+        want = ((gs * gs).sum(-1) + g.sum(1) ** 2) / (d_in + 1)
+        torch.testing.assert_close(t2v.per_sequence_row_sq(x, g, has_bias=True), want, rtol=1e-4, atol=1e-5)
+
+
+def test_sample_labels_follow_the_distribution():
+    probs = torch.tensor([[0.7, 0.2, 0.1, 0.0]]).repeat(20000, 1)
+    labels = t2v.sample_labels(probs, torch.Generator().manual_seed(0))
+    freq = torch.bincount(labels, minlength=4).float() / len(labels)
+    torch.testing.assert_close(freq, probs[0], atol=0.015, rtol=0)
 
 
 def test_head_finetuning_changes_the_head_deterministically():
