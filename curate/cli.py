@@ -160,7 +160,7 @@ def ingest(
         for where, why in result.skipped[:50]:
             console.print(f"  {where}: {why}")
         if len(result.skipped) > 50:
-            console.print(f"  ... and {len(result.skipped) - 50} more")
+            console.print(f"  ... and {len(result.skipped) - 50} more (all in {result.out / 'skipped.jsonl'})")
 
 
 # ----------------------------------------------------------------------------- rank

@@ -20,6 +20,7 @@ from curate.errors import CurateError
 from curate.records import COLUMNS, KINDS, Record
 
 RECORDS_FILE = "records.jsonl"
+SKIPPED_FILE = "skipped.jsonl"
 
 
 @dataclass
@@ -98,14 +99,18 @@ def read_tabular(paths: list[Path], opts: IngestOptions) -> tuple[list[Record], 
     return records, skipped
 
 
-def write_records(records: list[Record], out: Path) -> None:
-    """Write `records.jsonl` into `out` atomically: a temp folder renamed into place."""
+def write_records(records: list[Record], out: Path, skipped: list[tuple[str, str]] | None = None) -> None:
+    """Write `records.jsonl` (and `skipped.jsonl`: every skipped part) into `out` atomically."""
     check_writable(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         with open(tmp / RECORDS_FILE, "w", encoding="utf-8") as fh:
             for r in records:
                 fh.write(json.dumps(r.to_row(), ensure_ascii=False) + "\n")
+        if skipped:
+            with open(tmp / SKIPPED_FILE, "w", encoding="utf-8") as fh:
+                for where, why in skipped:
+                    fh.write(json.dumps({"where": where, "why": why}, ensure_ascii=False) + "\n")
         if out.exists():
             backup = out.with_name(f".{out.name}.old")
             shutil.rmtree(backup, ignore_errors=True)
@@ -174,7 +179,7 @@ def ingest(paths: list[Path], opts: IngestOptions, on_file=None) -> IngestResult
         seen[r.id] += 1
         if seen[r.id] > 1:
             r.id = f"{r.id}#{seen[r.id]}"
-    write_records(records, opts.out)
+    write_records(records, opts.out, skipped)
     reg = catalog.register(registration(opts, opts.out, records))
     return IngestResult(out=opts.out, records=len(records), by_kind=Counter(r.kind for r in records),
                         skipped=skipped, registry=reg)

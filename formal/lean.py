@@ -208,6 +208,7 @@ class _Splitter:
         self.opens: list[str] = []
         self.variables: list[str] = []
         self.local_opens: list[str] = []
+        self.local_variables: list[str] = []
 
     def line(self, pos: int) -> int:
         return bisect_right(self.starts, pos)
@@ -308,7 +309,7 @@ class _Splitter:
         kw = self.decl_head(a)
         if kw is not None:
             self.declaration(a, kw, b)
-            self.local_opens = []
+            self.local_opens, self.local_variables = [], []
             return
         toks = self.toks
         head = toks[a].text
@@ -334,7 +335,10 @@ class _Splitter:
         elif head in ("variable", "variables", "parameter", "parameters"):
             if b > a + 1:
                 body = self.text[toks[a + 1].start:toks[b - 1].end]
-                self.variables.append(body[:-2].rstrip() if body.endswith(" in") else body)
+                if toks[b - 1].text == "in":  # `variable ... in` binds for the next declaration only
+                    self.local_variables = [body[:-2].rstrip()]
+                else:
+                    self.variables.append(body)
 
     def namespace(self) -> str:
         return ".".join(n for k, n, _, _ in self.scopes if k == "namespace" and n)
@@ -424,7 +428,8 @@ class _Splitter:
         self.decls.append(LeanDecl(
             kind=kind, name=name, full_name=full, statement=text[start:end], start=start, end=end, proof=proof,
             line=line, docstring=doc, attributes=attrs, modifiers=mods, namespace=ns,
-            opens=self.opens + self.local_opens, variables=list(self.variables), termination=termination))
+            opens=self.opens + self.local_opens, variables=self.variables + self.local_variables,
+            termination=termination))
 
     def alternative(self, m: int, b: int, kind: str) -> bool:
         """Is the `|` at token m the first match alternative / constructor (not `|x|`)?"""

@@ -30,7 +30,9 @@ SKIP_DIRS = frozenset({".git", ".lake", "lake-packages", "_build", "build", "__p
 @dataclass
 class ReadConfig:
     max_file_bytes: int = 64 * 2**20
-    """Larger files are skipped (reported) instead of read."""
+    """Larger source files are skipped (reported) instead of read."""
+    max_json_bytes: int = 2 * 2**30
+    """Limit for LeanDojo benchmark files (read whole with `json`, so memory is a few times this)."""
     max_item_chars: int = 200_000
     """Items (statements, code, text) longer than this are skipped (reported)."""
     module_docs: bool = True
@@ -117,8 +119,9 @@ def read_file(path: Path, reader: str, source: str, rel: str, config: ReadConfig
     """One file; never raises for bad content (binary, huge, non-UTF-8, truncated, reader bugs)."""
     try:
         size = path.stat().st_size
-        if size > config.max_file_bytes:
-            return [], [(str(path), f"{size} bytes is over the {config.max_file_bytes}-byte limit; file skipped")]
+        limit = config.max_json_bytes if reader == "leandojo" else config.max_file_bytes
+        if size > limit:
+            return [], [(str(path), f"{size} bytes is over the {limit}-byte limit; file skipped")]
         data = path.read_bytes()
     except OSError as exc:
         return [], [(str(path), f"cannot read: {exc.strerror or exc}")]

@@ -119,3 +119,8 @@ def test_mutual_and_noncomputable_section():
     f = parse_lean(src)
     assert [(d.full_name, d.kind) for d in f.decls] == [("A.even", "def"), ("A.odd", "def"), ("A.t", "theorem")]
     assert f.decls[2].docstring == "after mutual" and f.decls[2].proof == "trivial"
+
+
+def test_variable_in_is_local():
+    f = parse_lean("variable (n : ℕ)\nvariable (m : ℕ) in\ntheorem a : n = n := rfl\ntheorem b : n = n := rfl\n")
+    assert [d.variables for d in f.decls] == [["(n : ℕ)", "(m : ℕ)"], ["(n : ℕ)"]]

@@ -78,3 +78,5 @@ def test_cli_ingest_end_to_end(tmp_path, isolated_cache):
     assert len(loaded) == 19 and loaded[0]["formal"].startswith("theorem even_add_even")
     res = CliRunner().invoke(app, ["ingest", str(FIX / "broken.lean"), "--out", str(tmp_path / "b"), "--name", "broken"])
     assert res.exit_code == 0 and "skipped 4 parts" in res.output and "broken.lean:8" in res.output
+    lines = (tmp_path / "b" / "skipped.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4 and json.loads(lines[1])["where"].endswith("broken.lean:8")
