@@ -13,7 +13,7 @@ EXTENSIONS = {
 }
 
 _LEAN4 = [re.compile(p, re.M) for p in (
-    r"^import (Mathlib|Std|Batteries|Lean|Aesop|Init|Qq|ProofWidgets)\b", r":=\s*by\s*$", r"\bfun\b[^\n]*?(=>|↦)",
+    r"^(?:public |meta |private )*import (Mathlib|Std|Batteries|Lean|Aesop|Init|Qq|ProofWidgets)\b", r"^module\s*$", r":=\s*by\s*$", r"\bfun\b[^\n]*?(=>|↦)",
     r"^\s*·", r"^\s*(theorem|def|instance|structure)\b[^\n]*\bwhere\s*$", r"\bλ[^\n,]*=>", r"^#align", r"^\s*termination_by\b",
     r"^\s*decreasing_by\b", r"\bNat\.[a-z]\w*[A-Z]", r"^variable\b", r"\brcases\b[^\n]*\bwith\s*⟨", r"\bcases\b[^\n]*\bwith\s*$",
     r"^\s*\| [^\n]*=>", r"\b(Nat|Int|Real|Finset|Set|List|Multiset|Polynomial|Complex|Function)\.[a-z]",

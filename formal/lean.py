@@ -31,8 +31,8 @@ DECL_KEYWORDS = frozenset({
 BODYLESS = frozenset({"axiom", "axioms", "opaque", "constant", "constants", "structure", "class", "inductive",
                       "class inductive", "coinductive", "proof_wanted"})
 UNNAMED = frozenset({"example"})
-MODIFIERS = frozenset({"private", "protected", "noncomputable", "partial", "unsafe", "nonrec", "meta", "local",
-                       "scoped"})
+MODIFIERS = frozenset({"private", "protected", "public", "noncomputable", "partial", "unsafe", "nonrec", "meta",
+                       "local", "scoped"})
 COMMANDS = frozenset({
     "import", "open", "namespace", "section", "end", "variable", "variables", "universe", "universes",
     "set_option", "attribute", "notation", "infix", "infixl", "infixr", "prefix", "postfix", "macro",
@@ -40,7 +40,7 @@ COMMANDS = frozenset({
     "mutual", "deriving", "export", "run_cmd", "run_tac", "add_decl_doc", "library_note", "alias",
     "open_locale", "localized", "parameter", "parameters", "include", "omit", "assert_not_exists",
     "suppress_compilation", "restate_axiom", "register_simp_attr", "initialize_simps_projections",
-    "compile_inductive%", "unseal", "seal", "register_option", "theory", "lemma_wanted",
+    "compile_inductive%", "unseal", "seal", "register_option", "theory", "lemma_wanted", "module",
 })
 _IDSTART = r"(?:(?![λΠΣ])[^\W\d]|[℀-⅏𝒜-𝟿])"
 _IDREST = r"(?:(?![λΠΣ])[\w'!?₀-₉ₐ-ₜᵢ-ᵪⱼ]|[℀-⅏𝒜-𝟿])"
@@ -222,6 +222,17 @@ class _Splitter:
     # -- command boundaries ------------------------------------------------------------------
     def decl_head(self, i: int) -> int | None:
         """If a declaration begins at token i (doc/attrs/modifiers/keyword), the keyword's index."""
+        j = self.after_prefix(i)
+        return j if j is not None and self.toks[j].kind == "id" and self.toks[j].text in DECL_KEYWORDS else None
+
+    def command_head(self, i: int) -> int | None:
+        """If a non-declaration command follows doc/attrs/modifiers at token i (`@[expose] public section`,
+        `/-- doc -/ add_decl_doc x`, `@[simp] alias ...`), the command word's index."""
+        j = self.after_prefix(i)
+        return j if j is not None and j > i and self.toks[j].text in COMMANDS | {"theory"} else None
+
+    def after_prefix(self, i: int) -> int | None:
+        """Index of the first token after a docstring, attributes and modifiers starting at token i."""
         toks, j = self.toks, i
         if toks[j].kind == "doc":
             j += 1
@@ -235,10 +246,8 @@ class _Splitter:
                     j += 1
             elif t.kind == "id" and t.text in MODIFIERS:
                 j += 1
-            elif t.kind == "id" and t.text in DECL_KEYWORDS:
-                return j
             else:
-                return None
+                return j
         return None
 
     def prefix_ok(self, i: int) -> bool:
@@ -270,9 +279,9 @@ class _Splitter:
                     if kw is not None and (depth == 0 or (first and col == 0)) and self.prefix_ok(i) and \
                             (block == 0 or (first and col == 0)) and not (i and toks[i - 1].text == "deriving"):
                         starts = True
-                    elif kw is None and t.kind == "id" and t.text in MODIFIERS and first and depth == 0 and \
-                            i + 1 < len(toks) and toks[i + 1].text in COMMANDS | {"section", "theory"}:
-                        starts = True  # noncomputable section, local notation, ...
+                    elif kw is None and first and depth == 0 and block == 0 and self.command_head(i) is not None and \
+                            (cur is None or not cur_is_decl or col <= cur_col):
+                        starts = True  # noncomputable section, @[expose] public section, /-- d -/ add_decl_doc
                 if not starts and t.kind == "id" and first and depth == 0 and block == 0 and \
                         (t.text in COMMANDS or (t.text.startswith("#") and len(t.text) > 1)) and \
                         (cur is None or not cur_is_decl or col <= cur_col) and \
@@ -312,10 +321,10 @@ class _Splitter:
             self.local_opens, self.local_variables = [], []
             return
         toks = self.toks
+        h = self.command_head(a)
+        if h is not None and h < b:
+            a = h
         head = toks[a].text
-        if head in MODIFIERS and a + 1 < b:
-            a += 1
-            head = toks[a].text
         args = [t.text for t in toks[a + 1:b]]
         if head == "import":
             self.imports += args

@@ -124,3 +124,21 @@ def test_mutual_and_noncomputable_section():
 def test_variable_in_is_local():
     f = parse_lean("variable (n : ℕ)\nvariable (m : ℕ) in\ntheorem a : n = n := rfl\ntheorem b : n = n := rfl\n")
     assert [d.variables for d in f.decls] == [["(n : ℕ)", "(m : ℕ)"], ["(n : ℕ)"]]
+
+
+def test_newer_lean4_syntax():
+    """module / public import / `@[expose] public section` / docs before non-declarations / alias / notes."""
+    text, f = parsed("modern4.lean")
+    assert f.lang == "lean4" and f.issues == []
+    assert f.imports == ["Mathlib.Algebra.Group.Defs", "Mathlib.Tactic.Ring"]
+    assert [(d.kind, d.full_name, d.line) for d in f.decls] == [
+        ("class", "Modern.Mixin", 18), ("theorem", "Modern.cancel_left", 22), ("theorem", "Modern.iff_where", 35),
+        ("instance", None, 40)]
+    mixin, cancel, iff, inst = f.decls
+    assert mixin.statement == "class Mixin (G : Type*) [Mul G] : Prop extends IsEmpty G" and mixin.proof is None
+    assert cancel.docstring == "Left cancellation." and cancel.proof == "rfl"  # not swallowing add_decl_doc's doc
+    assert cancel.attributes == ["to_additive /-- Additive left cancellation. -/"]
+    assert iff.statement == "theorem iff_where (p : Prop) :\n    p ↔ p" and iff.proof == "where\n  mp := id\n  mpr := id"
+    assert iff.docstring is None and iff.attributes == ["simp"]
+    assert inst.statement == "instance (priority := low) (M) [Mul M] : Nonempty (Option M)" and inst.proof == "⟨none⟩"
+    assert all(d.namespace == "Modern" for d in f.decls)
