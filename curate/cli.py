@@ -289,8 +289,8 @@ def train(
     out: Path = typer.Option(..., "--out", help="Run folder: adapter/, metrics.json, loss.png."),
     epochs: int = typer.Option(2, "--epochs"),
     lr: float = typer.Option(5e-4, "--lr"),
-    r: int = typer.Option(16, "--r", help="LoRA rank."),
-    alpha: int = typer.Option(32, "--alpha", help="LoRA alpha."),
+    r: int = typer.Option(16, "--lora-r", help="LoRA rank."),
+    alpha: int = typer.Option(32, "--lora-alpha", help="LoRA alpha."),
     target_modules: str = typer.Option("all-linear", "--target-modules", help="all-linear or a comma list."),
     batch_size: int = typer.Option(8, "--batch-size"),
     max_length: int = typer.Option(256, "--max-length"),
@@ -330,7 +330,7 @@ def confirm(
     no_mix: bool = typer.Option(False, "--no-mix", help="Skip the top-aligned and random mixes."),
     epochs: int = typer.Option(2, "--epochs"),
     lr: float = typer.Option(5e-4, "--lr"),
-    r: int = typer.Option(16, "--r"),
+    r: int = typer.Option(16, "--lora-r", help="LoRA rank (alpha = 2 r)."),
     formal_only: bool = typer.Option(False, "--formal-only", help="Score only the formal side given the informal."),
 ) -> None:
     """The paper's experiment: alignment vs fine-tuned target CE per source (resumable)."""

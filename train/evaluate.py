@@ -20,6 +20,9 @@ class EvalConfig:
     """Items per forward pass (items are sorted by length first, so batches pad little)."""
     max_length: int = 512
     """Tokens kept per item (longer items are truncated; ProofNet items are far shorter)."""
+    autocast: str = "no"
+    """Compute dtype of the forward pass: no (float32) or bf16 (autocast; about 2x faster on CPUs with
+    AVX512-BF16 and on GPUs, CE within ~0.01). Part of the cache key."""
     formal_only: bool = False
     """Score only the formal side of pair records, given the informal prompt (prompt tokens masked).
     Records without both sides are scored whole."""
@@ -77,7 +80,12 @@ def evaluate(model, tokenizer, ds, config: EvalConfig | None = None,
     device = next(model.parameters()).device
     model.eval()
     total, count = 0.0, 0
-    with torch.inference_mode():
+    if config.autocast not in ("no", "bf16"):
+        from curate.errors import CurateError
+
+        raise CurateError(f"eval autocast must be no or bf16, got {config.autocast!r}")
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.autocast == "bf16")
+    with torch.inference_mode(), amp:
         for start in range(0, len(order), config.batch_size):
             batch = [items[i] for i in order[start:start + config.batch_size]]
             width = max(len(ids) for ids, _ in batch)

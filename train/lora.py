@@ -4,7 +4,7 @@ The happy path (`train_lora`) reads top to bottom: pick records in a seeded orde
 budget is reached, pack them into fixed-length sequences, evaluate the base model on the target
 (cached), train LoRA adapters with a short accelerate loop, evaluate again, write the adapter,
 `metrics.json` and a loss-curve PNG. The same code runs on a CPU, one GPU or several
-(`accelerate launch -m curate.cli train ...`).
+(`accelerate launch -m curate.cli train ...`; on CPUs `torchrun --nproc_per_node N -m curate.cli train ...`).
 """
 
 from __future__ import annotations
@@ -141,7 +141,8 @@ def train_lora(train_ds, target_ds, config: LoraTrainConfig, out: Path, train_na
 
     say = log or (lambda _m: None)
     out = Path(out)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    # cpu=True without CUDA lets torchrun / accelerate launch spread a CPU run over processes (gloo).
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
     set_seed(config.seed)
     model, tokenizer = probe.load(config.model)
 
@@ -186,7 +187,7 @@ def train_lora(train_ds, target_ds, config: LoraTrainConfig, out: Path, train_na
     accelerator.wait_for_everyone()
     result: dict[str, Any] = {}
     if accelerator.is_main_process:
-        peft_model = accelerator.unwrap_model(model)
+        peft_model = accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # eval precision: config.eval
         t0 = time.time()
         after = evaluate(peft_model, tokenizer, target_ds, config.eval)
         say(f"tuned eval on {target_name}: CE {after.ce:.4f} ({time.time() - t0:.0f}s)")

@@ -17,7 +17,7 @@ from train.lora import LoraTrainConfig
 
 from _tiny import length_metric, registered, tiny_model_dir  # noqa: F401
 
-TINY = ["--budget", "300", "--epochs", "2", "--lr", "1e-2", "--r", "4", "--batch-size", "4", "--max-length", "64"]
+TINY = ["--budget", "300", "--epochs", "2", "--lr", "1e-2", "--lora-r", "4", "--batch-size", "4", "--max-length", "64"]
 
 
 def test_train_cli_writes_metrics_and_plot(tiny_model_dir, registered, tmp_path, capsys):
