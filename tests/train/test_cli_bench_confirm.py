@@ -83,3 +83,19 @@ def test_confirm_reports_correlations_and_resumes(tiny_model_dir, registered, le
     monkeypatch.setattr(confirm_mod, "train_lora", boom)
     again = run_confirm(cfg, tmp_path / "c")
     assert [r["eval_ce_after"] for r in again["rows"]] == [r["eval_ce_after"] for r in report["rows"]]
+
+
+def test_confirm_with_mixes(tiny_model_dir, registered, length_metric, tmp_path):
+    pytest.importorskip("curate.mix")
+    tcfg = LoraTrainConfig(model=str(tiny_model_dir), epochs=1, r=4, alpha=8, lr=1e-2, batch_size=4, max_length=64,
+                           eval=EvalConfig(batch_size=4))
+    cfg = ConfirmConfig(target="t-target", sources=["t-aligned", "t-chat"], metrics=["length"], budget=150,
+                        probe=str(tiny_model_dir), mixes=True, train=tcfg)
+    report = run_confirm(cfg, tmp_path / "c")
+    rows = {r["name"]: r for r in report["rows"]}
+    assert {"mix-top", "mix-random"} <= set(rows), report["notes"]
+    assert rows["mix-top"]["role"] == "mix" and "length" in rows["mix-top"]["alignments"]
+    assert rows["mix-top"]["train_tokens"] == 150
+    # top-k fills from the best-aligned source first: the top mix holds t-aligned records only
+    assert set(report["mixes"]["mix-top"]["tokens_by_source"]) == {"t-aligned"}
+    assert report["mix_comparison"]["beats_random"] in (True, False)

@@ -83,3 +83,13 @@ def test_unpacked_training_masks_padding(tiny_model_dir, tmp_path, isolated_cach
     out = train_lora(load.load_source(CHAT), load.load_source(TARGET),
                      tiny_config(tiny_model_dir, packing=False, epochs=1), tmp_path / "r")
     assert out["train_sequences"] == out["train_records"] and all(torch.isfinite(torch.tensor(out["train_loss"])))
+
+
+def test_bf16_eval_is_close_to_float32(tiny_model_dir):
+    from curate import probe
+
+    model, tok = probe.load(str(tiny_model_dir))
+    ds = load.load_source(TARGET)
+    fp32 = evaluate(model, tok, ds, EvalConfig(batch_size=6))
+    bf16 = evaluate(model, tok, ds, EvalConfig(batch_size=6, autocast="bf16"))
+    assert bf16.tokens == fp32.tokens and abs(bf16.ce - fp32.ce) < 0.05
