@@ -447,8 +447,9 @@ class _Splitter:
         first, _ = self.first_col(m)
         if not first:
             return False
-        depth = 0
-        for t in self.toks[m + 1:b]:
+        depth, toks = 0, self.toks
+        for k in range(m + 1, b):
+            t = toks[k]
             depth += (t.kind == "open") - (t.kind == "close")
             if depth == 0 and t.text in ("=>", ":="):
                 return True

@@ -77,11 +77,13 @@ def parse_latex(text: str, config: TextConfig = TextConfig()) -> tuple[list[Text
     starts = _index(text)
     items: list[TextItem] = []
     issues: list[Issue] = []
+    unclosed: dict[str, int] = {}  # env -> a position after which it never closes (keeps bad input linear)
     for m in _ENV.finditer(text):
         env = m.group(1) + m.group(2)
-        close = text.find(f"\\end{{{env}}}", m.end())
+        close = -1 if m.end() >= unclosed.get(env, len(text) + 1) else text.find(f"\\end{{{env}}}", m.end())
         line = bisect_right(starts, m.start())
         if close == -1:
+            unclosed[env] = min(unclosed.get(env, m.end()), m.end())
             issues.append(Issue(line, f"\\begin{{{env}}} never closed; skipped"))
             continue
         a = m.end()
@@ -132,7 +134,7 @@ def _norm_kind(env: str) -> str:
 
 def parse_markdown(text: str, config: TextConfig = TextConfig()) -> tuple[list[TextItem], list[Issue]]:
     """Markdown and plain text."""
-    from bisect import bisect_right
+    from bisect import bisect_left, bisect_right
 
     starts = _index(text)
     issues: list[Issue] = []
@@ -151,8 +153,9 @@ def parse_markdown(text: str, config: TextConfig = TextConfig()) -> tuple[list[T
     bounds = sorted({h[0] for h in heads} | {p[0] for p in proofs} | {m.start() for m in _HEADING.finditer(text)}
                     | {len(text)})
     items: list[TextItem] = []
+    proof_starts = [p[0] for p in proofs]
     for start, body, kind, title in sorted(heads):
-        stop = next(b for b in bounds if b > start)
+        stop = bounds[bisect_right(bounds, start)]
         # a blank line followed by a non-indented, non-continuation paragraph ends a numbered problem
         if kind == "problem":
             gap = re.compile(r"\n[ \t]*\n(?=\S)").search(text, body, stop)
@@ -162,9 +165,10 @@ def parse_markdown(text: str, config: TextConfig = TextConfig()) -> tuple[list[T
             issues.append(Issue(bisect_right(starts, start), f"empty {kind}; skipped"))
             continue
         proof = None
-        nxt = next((p for p in proofs if p[0] >= stop and not text[stop:p[0]].strip()), None)
+        k = bisect_left(proof_starts, stop)
+        nxt = proofs[k] if k < len(proofs) and not text[stop:proofs[k][0]].strip() else None
         if nxt:
-            pstop = next(x for x in bounds if x > nxt[0])
+            pstop = bounds[bisect_right(bounds, nxt[0])]
             proof = text[nxt[1]:pstop].strip() or None
         items.append(TextItem(kind, text[a:b], a, b, bisect_right(starts, start), title, proof=proof))
     if not items:
