@@ -124,7 +124,7 @@ def ingest(
     paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders to read."),
     out: Path = typer.Option(..., "--out", help="Output dataset folder."),
     name: str = typer.Option(..., "--name", help="Catalog name to register."),
-    kind: str = typer.Option("auto", "--kind", help="auto|lean|isabelle|code|text|pairs (pairs = tabular files)."),
+    kind: str = typer.Option("auto", "--kind", help="auto|lean|isabelle|code|text|leandojo|pairs (pairs = tabular files; auto picks a reader per file extension)."),
     informal_field: Optional[str] = typer.Option(None, "--informal-field", help="Field (or {template}) for informal text."),
     formal_field: Optional[str] = typer.Option(None, "--formal-field", help="Field (or {template}) for formal text."),
     id_field: Optional[str] = typer.Option(None, "--id-field"),
