@@ -102,9 +102,10 @@ class NgramConfig:
     """DSIR-style n-gram alignment: 1 − Jensen–Shannon divergence (base 2) between the hashed
     unigram+bigram distributions of the source and target samples (all tokens of a sample pooled).
 
-    JSD over the cosine of the pooled distributions, or DSIR's log-likelihood ratio: JSD is bounded
-    in [0, 1], symmetric, weights rare and frequent n-grams through the distributions themselves,
-    and needs no smoothing; the CI comes from resampling examples on both sides.
+    JSD rather than DSIR's log-likelihood ratio or the cosine of the pooled distributions: JSD is
+    bounded in [0, 1], symmetric, exactly 1 for a set against itself and needs no smoothing of
+    empty buckets. Against proofnet the cosine gives the same order of the shared-data sources
+    (benchmarks/RESULTS.md). The CI comes from resampling the examples of both samples.
     """
 
     n_examples: int = 1000
