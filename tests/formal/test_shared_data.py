@@ -94,3 +94,24 @@ def test_lean_version_on_bare_statements(rel, field, lang, at_least):
     data = rows(rel)
     hits = sum(lean_version(r[field]) == lang for r in data)
     assert hits / len(data) >= at_least, f"{hits}/{len(data)}"
+
+
+@pytest.mark.parametrize("rel", ["proofnet-lean4-deepseek/proofnet.jsonl", "minif2f-lean4/minif2f.jsonl",
+                                 "putnambench-lean4/putnam.jsonl"])
+def test_docstrings_become_the_informal_side(rel):
+    """header + informal docstring + statement -> a pair whose informal text is the docstring.
+
+    Compared up to trailing spaces on each line (the reader drops them). putnambench-lean4 has two
+    rows whose `informal_statement` is the string "null" while the header holds the real text.
+    """
+    def norm(s):
+        return "\n".join(line.rstrip() for line in s.strip().splitlines())
+
+    mismatches = []
+    for r in rows(rel):
+        f = parse_lean(r["header"] + r.get("informal_prefix", "") + r["formal_statement"])
+        decl = [d for d in f.decls if d.kind in ("theorem", "def")][-1]
+        want = r["informal_prefix"].strip()[3:-2] if "informal_prefix" in r else r["informal_statement"]
+        if decl.docstring is None or norm(decl.docstring) != norm(want):
+            mismatches.append(r["name"])
+    assert len(mismatches) == (2 if "putnam" in rel else 0), mismatches[:5]
