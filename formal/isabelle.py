@@ -35,6 +35,8 @@ NOT_READ = THEORY_COMMANDS - GOALS - DEFINITIONS - TEXT_COMMANDS - frozenset({
     "theory", "begin", "end", "context", "declare", "notation", "no_notation", "value", "term", "thm", "typ",
     "hide_const", "hide_fact", "hide_type", "find_theorems", "print_theorems", "unbundle", "setup", "experiment",
     "type_notation", "unused_thms", "termination", "open_bundle"})
+DIAGNOSTIC = frozenset({"thm", "term", "typ", "value", "find_theorems", "print_theorems", "unused_thms"})
+"""Also allowed inside proofs: they start a command only at column 0 (theory level)."""
 PROOF_START = frozenset({"by", "proof", "apply", "apply_end", "using", "unfolding", "including", "supply", "sorry",
                          "oops", "done", ".", "..", "subgoal", "defer", "prefer", "nitpick", "sledgehammer", "quickcheck"})
 STATEMENT_PARTS = ("fixes", "assumes", "shows", "obtains", "defines", "includes", "notes", "constrains")
@@ -225,6 +227,8 @@ class _Reader:
         t = self.toks[k]
         if t.text == "begin":  # `begin` after theory/locale/context headers opens a block, not a command
             return True
+        if t.text in DIAGNOSTIC:  # `thm foo` indented inside a proof stays in the proof
+            return t.start > 0 and self.text[t.start - 1] != "\n"
         if t.text in ("instance", "class") and k and self.toks[k - 1].text in ("::", "instance", "for"):
             return True
         if t.text == "termination" and k and self.toks[k - 1].text in ("(", "["):
@@ -330,8 +334,10 @@ class _Reader:
                 parts[cur].append("")
                 continue
             if cur in parts:
-                if not parts[cur]:
-                    parts[cur].append("")
+                prev = toks[sig[q - 1]] if q > p else None
+                if not parts[cur] or (cur != "fixes" and t.kind in ("str", "cart") and prev is not None
+                                      and prev.kind in ("str", "cart")):
+                    parts[cur].append("")  # `shows "A" "B"`: two propositions
                 parts[cur][-1] = (parts[cur][-1] + " " + t.text).strip()
         fixes = [s for s in parts["fixes"] if s]
         assumes = [_strip_quotes(s) for s in parts["assumes"] if s]

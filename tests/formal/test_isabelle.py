@@ -57,3 +57,17 @@ def test_stray_quote_does_not_swallow_the_theorem():
     f = parse_isabelle(src)
     assert [(d.kind, d.name) for d in f.decls] == [("definition", "s"), ("theorem", "t")]
     assert "stray quote" in f.issues[0].why and f.issues[0].line == 2
+
+
+def test_diagnostics_multiple_props_and_case_proofs():
+    text = (FIX / "Diag.thy").read_text(encoding="utf-8")
+    f = parse_isabelle(text)
+    assert [(d.name, d.proof_closed) for d in f.decls] == [("two_props", True), ("with_diagnostic", True),
+                                                         ("Main_fact", True)]
+    two, diag, main = f.decls
+    assert two.shows == ["x + 0 = (x::nat)", "0 + x = (x::nat)"]
+    assert two.statement == 'lemma two_props:\n  "x + 0 = (x::nat)"\n  "0 + x = (x::nat)"'
+    assert "thm append.simps" in diag.proof and diag.proof.endswith("qed")  # indented `thm` stays in the proof
+    assert main.attributes == ["simp", "intro"] and main.proof.startswith("proof cases")
+    assert not main.proof.count("value")  # `value` at column 0 ends the previous proof
+    assert f.issues == []

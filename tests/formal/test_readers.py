@@ -13,9 +13,9 @@ FIX = Path(__file__).parents[1] / "fixtures" / "formal"
 
 def test_fixture_folder_counts_and_skips():
     rep = read_report([FIX], "auto", "demo")
-    assert rep.files == Counter({"lean": 5, "text": 4, "code": 2, "isabelle": 1, "leandojo": 1})
+    assert rep.files == Counter({"lean": 5, "text": 4, "code": 2, "isabelle": 2, "leandojo": 1})
     kinds = Counter(r.kind for r in rep.records)
-    assert kinds == Counter({"formal": 39, "informal": 11, "pair": 7, "code": 7, "text": 5})
+    assert kinds == Counter({"formal": 42, "informal": 11, "pair": 7, "code": 7, "text": 5})
     where = {w.split("/")[-1] for w, _ in rep.skipped}
     assert {"Basic.thy:50", "badbytes.lean:2", "broken.lean:3", "broken.py:6", "leandojo_benchmark.json:2",
             "notes.tex:25", "prose.txt:4", "sample.py:18", "sample.py:25"} <= where
