@@ -1,7 +1,8 @@
 """Files and folders -> records, one reader per kind, every skipped part reported as (file:line, why).
 
 Record shapes (meta always has `file`, `line`, `start`, `end`; `source_text[start:end]` is the
-record's formal side, or its informal side for text records):
+record's formal side, or its informal side for text records; offsets index the decoded text:
+UTF-8 with a BOM dropped and invalid bytes replaced by U+FFFD):
 - Lean / Isabelle declaration with a docstring (Lean) or a `text ‹…›` right before it
   (Isabelle): kind `pair`, informal = that text, formal = the statement; otherwise kind `formal`.
   Meta: name, full_name, decl_kind, namespace/theory, attributes, modifiers, proof, ...
