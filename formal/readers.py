@@ -1,8 +1,9 @@
 """Files and folders -> records, one reader per kind, every skipped part reported as (file:line, why).
 
 Record shapes (meta always has `file`, `line`, `start`, `end`; `source_text[start:end]` is the
-record's formal side, or its informal side for text records; offsets index the decoded text:
-UTF-8 with a BOM dropped and invalid bytes replaced by U+FFFD):
+record's formal side (declarations, code), its informal side (LaTeX/Markdown/plain text), or the
+whole comment or cartouche a Lean module doc / Isabelle `text` record was taken from; offsets
+index the decoded text: UTF-8 with a BOM dropped and invalid bytes replaced by U+FFFD):
 - Lean / Isabelle declaration with a docstring (Lean) or a `text ‹…›` right before it
   (Isabelle): kind `pair`, informal = that text, formal = the statement; otherwise kind `formal`.
   Meta: name, full_name, decl_kind, namespace/theory, attributes, modifiers, proof, ...
