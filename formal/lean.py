@@ -40,7 +40,10 @@ COMMANDS = frozenset({
     "mutual", "deriving", "export", "run_cmd", "run_tac", "add_decl_doc", "library_note", "alias",
     "open_locale", "localized", "parameter", "parameters", "include", "omit", "assert_not_exists",
     "suppress_compilation", "restate_axiom", "register_simp_attr", "initialize_simps_projections",
-    "compile_inductive%", "unseal", "seal", "register_option", "theory", "lemma_wanted", "module",
+    "compile_inductive%", "unseal", "seal", "register_option", "theory", "lemma_wanted", "module", "notation3",
+    "binder_predicate", "add_aesop_rules", "declare_aesop_rule_sets", "simproc", "dsimproc", "simproc_decl",
+    "grind_pattern", "recommended_spelling", "unif_hint", "declare_simp_like_tactic", "irreducible",
+    "instance_wanted", "extend_docs", "attribute_set", "builtin_simproc", "scoped_notation",
 })
 _IDSTART = r"(?:(?![λΠΣ])[^\W\d]|[℀-⅏𝒜-𝟿])"
 _IDREST = r"(?:(?![λΠΣ])[\w'!?₀-₉ₐ-ₜᵢ-ᵪⱼ]|[℀-⅏𝒜-𝟿])"
@@ -246,6 +249,10 @@ class _Splitter:
                     j += 1
             elif t.kind == "id" and t.text in MODIFIERS:
                 j += 1
+                if t.text == "scoped" and j < len(toks) and toks[j].text == "[":  # scoped[NS] notation ...
+                    while j < len(toks) and toks[j].text != "]":
+                        j += 1
+                    j += 1
             else:
                 return j
         return None

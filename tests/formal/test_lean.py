@@ -142,3 +142,10 @@ def test_newer_lean4_syntax():
     assert iff.docstring is None and iff.attributes == ["simp"]
     assert inst.statement == "instance (priority := low) (M) [Mul M] : Nonempty (Option M)" and inst.proof == "⟨none⟩"
     assert all(d.namespace == "Modern" for d in f.decls)
+
+
+def test_notation_commands_end_the_previous_proof():
+    src = ("theorem a : True := by\n  trivial\nnotation3 \"∑ \" => id\nscoped[Foo] notation \"‖\" => id\n"
+           "@[inherit_doc] infixl:65 \" +' \" => HAdd.hAdd\ntheorem b : True := trivial\n")
+    f = parse_lean(src)
+    assert [(d.name, d.proof) for d in f.decls] == [("a", "by\n  trivial"), ("b", "trivial")]
