@@ -27,7 +27,7 @@ _LEAN3 = [re.compile(p, re.M) for p in (
     r"^noncomputable theory\b", r"^\s*\| [^\n]*:=", r"\bat \w+ ⊢,", r",\s*$", r"^universes?\s+\w+\s+\w",
     r"\bexact ⟨[^\n]*⟩,\s*$", r"^meta def\b", r"^@\[[^\]]*\]\s*$",
     r"\b(nat|int|real|finset|set|list|multiset|polynomial|complex|function)\.[a-z]", r"\b(is|has)_[a-z_]+\b",
-    r"λ\s*\([^()]*\)\s*,", r"^(theorem|lemma|def)\s+[a-z][a-z0-9_]*\.[\w.']+", r"\[[a-z]+(_[a-z]+)+\s", r"∥",
+    r"λ\s*\([^()]*\)\s*,", r"^(theorem|lemma|def)\s+[a-z][a-z0-9_]*\.[\w.']+", r"^import \.\w", r"\[[a-z]+(_[a-z]+)+\s", r"∥",
 )]
 
 

@@ -334,7 +334,8 @@ class _Splitter:
         head = toks[a].text
         args = [t.text for t in toks[a + 1:b]]
         if head == "import":
-            self.imports += args
+            if b > a + 1:
+                self.imports += self.text[toks[a + 1].start:toks[b - 1].end].split()
         elif head in ("namespace", "section", "mutual"):
             name = args[0] if args and head != "mutual" else ""
             self.scopes.append((head, name, len(self.opens), len(self.variables)))

@@ -115,3 +115,20 @@ def test_docstrings_become_the_informal_side(rel):
         if decl.docstring is None or norm(decl.docstring) != norm(want):
             mismatches.append(r["name"])
     assert len(mismatches) == (2 if "putnam" in rel else 0), mismatches[:5]
+
+
+def test_proofnet_lean3_statements():
+    """ProofNet's Lean 3 side (`src_header` + `formal_statement`): one theorem each, detected as Lean 3.
+
+    Two test statements are truncated in the data (`(f_a :=` in Ireland-Rosen exercise_2_4 and
+    `(s :=` in exercise_4_11); the reader reports them as unclosed brackets instead of guessing.
+    """
+    bad = []
+    for rel in ("proofnet/test.jsonl", "proofnet/valid.jsonl"):
+        for r in rows(rel):
+            f = parse_lean(r["src_header"] + r["formal_statement"])
+            found = [d.name for d in f.decls if d.kind == "theorem"]
+            if f.lang != "lean3" or f.imports != [".common"] or found != [r["id"].split("|")[1]]:
+                bad.append((r["id"], found, [i.why for i in f.issues]))
+    assert [b[0] for b in bad] == ["Ireland-Rosen|exercise_2_4", "Ireland-Rosen|exercise_4_11"]
+    assert all("bracket never closed in the signature" in b[2][0] for b in bad)
