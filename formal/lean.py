@@ -67,7 +67,7 @@ OPEN = frozenset("([{⟨⦃⟦‹⁅")
 CLOSE = frozenset(")]}⟩⦄⟧›⁆")
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     kind: str  # id num str chr sym open close doc mdoc
     start: int
