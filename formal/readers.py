@@ -16,7 +16,7 @@ index the decoded text: UTF-8 with a BOM dropped and invalid bytes replaced by U
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -203,7 +203,7 @@ def _code(src: SourceText, source: str, rel: str, config: ReadConfig) -> tuple[l
 def _text(src: SourceText, source: str, rel: str, config: ReadConfig) -> tuple[list[Record], list[Issue]]:
     is_tex = rel.lower().endswith(".tex") or "\\begin{" in src.text[:100_000]
     items, issues = (text_reader.parse_latex if is_tex else text_reader.parse_markdown)(src.text, config.text)
-    recs = []
+    recs = [] if is_tex else _fenced_formal(src, source, rel, config, issues)
     for it in items:
         meta = {"decl_kind": it.kind, "file": rel, "line": it.line, "start": it.start, "end": it.end}
         meta.update({k: v for k, v in (("title", it.title), ("label", it.label), ("proof", it.proof)) if v})
@@ -211,6 +211,25 @@ def _text(src: SourceText, source: str, rel: str, config: ReadConfig) -> tuple[l
                            kind="text" if it.kind == "paragraph" else "informal", informal=it.text,
                            formal_lang="latex" if is_tex else None, meta=meta))
     return recs, issues
+
+
+def _fenced_formal(src: SourceText, source: str, rel: str, config: ReadConfig, issues: list[Issue]) -> list[Record]:
+    """Lean / Isabelle declarations in fenced Markdown code blocks (```lean, ```isabelle), offsets into the file."""
+    recs: list[Record] = []
+    for lang, a, b in text_reader.fenced_blocks(src.text):
+        reader = {"lean": _lean, "lean4": _lean, "lean3": _lean, "isabelle": _isabelle, "isar": _isabelle}.get(lang)
+        if reader is None:
+            continue
+        first_line = src.line_of(a)
+        block = SourceText(src.text[a:b])
+        more, block_issues = reader(block, source, rel, replace(config, module_docs=False))
+        for r in more:
+            r.meta.update(start=r.meta["start"] + a, end=r.meta["end"] + a, line=r.meta["line"] + first_line - 1,
+                          fenced=lang)
+            r.id = f"{rel}:L{r.meta['line']}:{r.id.split(':', 1)[1]}"
+        issues += [Issue(i.line + first_line - 1, i.why) for i in block_issues]
+        recs += more
+    return recs
 
 
 def _leandojo(src: SourceText, source: str, rel: str, config: ReadConfig) -> tuple[list[Record], list[Issue]]:

@@ -132,10 +132,30 @@ def _norm_kind(env: str) -> str:
     return short.get(env, env)
 
 
+_FENCE = re.compile(r"^(?P<fence>```+|~~~+)[ \t]*(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
+
+
+def fenced_blocks(text: str) -> list[tuple[str, int, int]]:
+    """(info-string language, body start, body end) of every fenced code block in Markdown."""
+    return [(m.group("lang").lower(), m.start("body"), m.end("body")) for m in _FENCE.finditer(text)]
+
+
+def _mask_code(text: str) -> tuple[str, list[int]]:
+    """Blank fenced code blocks, fences included (same length, newlines kept), so prose parsing skips
+    them and offsets stay valid; also their start offsets (prose items stop there)."""
+    out, last, block_starts = [], 0, []
+    for m in _FENCE.finditer(text):
+        out += [text[last:m.start()], re.sub(r"[^\n]", " ", m.group())]
+        last = m.end()
+        block_starts.append(m.start())
+    return "".join(out) + text[last:], block_starts
+
+
 def parse_markdown(text: str, config: TextConfig = TextConfig()) -> tuple[list[TextItem], list[Issue]]:
-    """Markdown and plain text."""
+    """Markdown and plain text (fenced code blocks are left out; `formal.readers` reads Lean/Isabelle ones)."""
     from bisect import bisect_left, bisect_right
 
+    text, block_starts = _mask_code(text)
     starts = _index(text)
     issues: list[Issue] = []
     heads: list[tuple[int, int, str, str | None]] = []  # (start, body start, kind, title)
@@ -151,7 +171,7 @@ def parse_markdown(text: str, config: TextConfig = TextConfig()) -> tuple[list[T
         heads += [(m.start(), m.end(), "problem", None) for m in numbered if m.start() not in taken]
     proofs = [(m.start(), m.end()) for m in _PROOF_MD.finditer(text)]
     bounds = sorted({h[0] for h in heads} | {p[0] for p in proofs} | {m.start() for m in _HEADING.finditer(text)}
-                    | {len(text)})
+                    | set(block_starts) | {len(text)})
     items: list[TextItem] = []
     proof_starts = [p[0] for p in proofs]
     for start, body, kind, title in sorted(heads):

@@ -21,7 +21,8 @@ ISA_BITS = ["lemma ", "theorem ", "definition ", "fun ", "primrec ", "text ", "s
             "(in loc) "]
 TEXT_BITS = ["\\begin{theorem}", "\\end{theorem}", "\\begin{proof}", "\\end{proof}", "[t]", "\\label{x}",
              "\\section*{Problems}", "\\begin{enumerate}", "\\end{enumerate}", "\\item ", "**Theorem 1.** ", "# ",
-             "Problem 3: ", "1. ", "2) ", "Proof. ", "\n", "\n\n", "Let $x$ be real.", "  "]
+             "Problem 3: ", "1. ", "2) ", "Proof. ", "\n", "\n\n", "Let $x$ be real.", "  ", "```lean\n", "```\n",
+             "~~~\n", "theorem t : x := y\n"]
 PY_BITS = ["def f(x):\n", "    \"\"\"Doc.\"\"\"\n", "    return x\n", "class C:\n", "@d\n", "async def g():\n", "(", ")",
            "\n", "    ", "'''", "\"", "ü", "lambda: 0\n"]
 

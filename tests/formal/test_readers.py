@@ -13,9 +13,9 @@ FIX = Path(__file__).parents[1] / "fixtures" / "formal"
 
 def test_fixture_folder_counts_and_skips():
     rep = read_report([FIX], "auto", "demo")
-    assert rep.files == Counter({"lean": 5, "text": 4, "code": 2, "isabelle": 2, "leandojo": 1})
+    assert rep.files == Counter({"lean": 5, "text": 5, "code": 2, "isabelle": 2, "leandojo": 1})
     kinds = Counter(r.kind for r in rep.records)
-    assert kinds == Counter({"formal": 42, "informal": 11, "pair": 7, "code": 7, "text": 5})
+    assert kinds == Counter({"formal": 44, "informal": 14, "pair": 8, "code": 7, "text": 5})
     where = {w.split("/")[-1] for w, _ in rep.skipped}
     assert {"Basic.thy:50", "badbytes.lean:2", "broken.lean:3", "broken.py:6", "leandojo_benchmark.json:2",
             "notes.tex:25", "prose.txt:4", "sample.py:18", "sample.py:25"} <= where
@@ -80,3 +80,17 @@ def test_cli_ingest_end_to_end(tmp_path, isolated_cache):
     assert res.exit_code == 0 and "skipped 4 parts" in res.output and "broken.lean:8" in res.output
     lines = (tmp_path / "b" / "skipped.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4 and json.loads(lines[1])["where"].endswith("broken.lean:8")
+
+
+def test_fenced_lean_and_isabelle_in_markdown():
+    path = FIX / "lean_notes.md"
+    src = path.read_text(encoding="utf-8")
+    recs, skipped = read_paths([path], "auto", "notes")
+    assert skipped == []
+    assert [(r.id, r.kind, r.formal_lang) for r in recs] == [
+        ("lean_notes.md:L7:my_add_zero", "pair", "lean4"), ("lean_notes.md:L9:no_doc", "formal", "lean4"),
+        ("lean_notes.md:L20:isa_in_md", "formal", "isabelle"), ("lean_notes.md:theorem@L3", "informal", None),
+        ("lean_notes.md:problem@L12", "informal", None), ("lean_notes.md:problem@L13", "informal", None)]
+    assert recs[0].informal == "Adding zero." and recs[3].informal == "Every natural number plus zero is itself."
+    for r in recs:  # offsets point into the markdown file itself; code never leaks into prose records
+        assert src[r.meta["start"]:r.meta["end"]] == (r.formal or r.informal)
