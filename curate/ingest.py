@@ -13,6 +13,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from curate import catalog, load
 from curate.catalog import SourceSpec
@@ -138,9 +139,12 @@ def registration(opts: IngestOptions, out: Path, records: list[Record]) -> Sourc
 
 
 READER_KINDS = ("auto", "lean", "isabelle", "code", "text", "leandojo")
+OnFile = Callable[[int, int, Path], None]
+"""Progress callback: (files done, files total, current file)."""
 
 
-def read_formal(paths: list[Path], opts: IngestOptions, on_file=None) -> tuple[list[Record], list[tuple[str, str]]]:
+def read_formal(paths: list[Path], opts: IngestOptions, on_file: OnFile | None = None
+                ) -> tuple[list[Record], list[tuple[str, str]]]:
     """Source trees through `formal.readers`, plus a lean-dojo trace when `lean_repo` is set."""
     if opts.kind not in READER_KINDS:
         raise CurateError(f"unknown --kind {opts.kind!r}; use pairs or one of {', '.join(READER_KINDS)}")
@@ -161,7 +165,7 @@ def read_formal(paths: list[Path], opts: IngestOptions, on_file=None) -> tuple[l
     return records, skipped
 
 
-def ingest(paths: list[Path], opts: IngestOptions, on_file=None) -> IngestResult:
+def ingest(paths: list[Path], opts: IngestOptions, on_file: OnFile | None = None) -> IngestResult:
     """`on_file(done, total, path)` is called as source files are read (for a progress bar)."""
     if opts.name in catalog.BUILTIN:
         raise CurateError(f"{opts.name!r} is a built-in source name; choose another --name")
