@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sources", default=",".join(SOURCES), help="comma list")
     ap.add_argument("--metrics", default="all", help="all (those installed) or a comma list")
     ap.add_argument("--budget", type=int, default=8192)
+    ap.add_argument("--batch-size", type=int, default=8, help="sequences of 256 tokens per LoRA step")
+    ap.add_argument("--eval-limit", type=int, default=None,
+                    help="score a seeded sample of this many target items (default: all)")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-mix", action="store_true")
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ConfirmConfig(target=args.target, sources=args.sources.split(","), metrics=metric_registry.names(args.metrics),
                         budget=args.budget, seed=args.seed, mixes=not args.no_mix,
                         train=LoraTrainConfig(epochs=args.epochs, mixed_precision=args.precision,
-                                              eval=EvalConfig(autocast=args.precision)))
+                                              batch_size=args.batch_size,
+                                              eval=EvalConfig(autocast=args.precision, limit=args.eval_limit)))
     report = run_confirm(cfg, args.out, strict_metrics=args.metrics != "all", log=log)
 
     ms = report["metrics"]

@@ -93,3 +93,14 @@ def test_bf16_eval_is_close_to_float32(tiny_model_dir):
     fp32 = evaluate(model, tok, ds, EvalConfig(batch_size=6))
     bf16 = evaluate(model, tok, ds, EvalConfig(batch_size=6, autocast="bf16"))
     assert bf16.tokens == fp32.tokens and abs(bf16.ce - fp32.ce) < 0.05
+
+
+def test_eval_limit_scores_a_fixed_sample(tiny_model_dir):
+    from curate import probe
+
+    model, tok = probe.load(str(tiny_model_dir))
+    ds = load.load_source(TARGET)
+    a = evaluate(model, tok, ds, EvalConfig(limit=3))
+    b = evaluate(model, tok, ds, EvalConfig(limit=3, batch_size=1))
+    assert a.items == 3 and a.tokens == b.tokens and a.ce == pytest.approx(b.ce, rel=1e-5)
+    assert evaluate(model, tok, ds, EvalConfig(limit=100)).items == len(ds)
