@@ -54,7 +54,9 @@ def load_encoder(encoder: str):
     source, ident = resolve_encoder(encoder)
     if ident not in _MODELS:
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would interleave with rank's progress
         try:
             tok = AutoTokenizer.from_pretrained(source)
             model = AutoModel.from_pretrained(source, dtype="float32").eval()
