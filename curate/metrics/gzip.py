@@ -38,7 +38,7 @@ class GzipConfig:
     """Each text is cut to this many characters. NCD falls with text length, so cutting every text to
     a common length (about ProofNet's median, 307) makes it compare content rather than length:
     against proofnet, gsm8k vs self-instruct-human is within the CIs at 2,000 characters and
-    separated by ~2.5 CI half-widths at 300 (benchmarks/RESULTS.md)."""
+    separated by ~2.7 CI half-widths at 300 (benchmarks/RESULTS.md)."""
     level: int = 9
     """zlib compression level."""
     n_boot: int = 1000
