@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-mix", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing; report the fine-tunes finished so far (another process may be running)")
     ap.add_argument("--precision", default="bf16", choices=["bf16", "no"],
                     help="bf16 autocast for training and eval (about 2x faster on this CPU) or float32")
     args = ap.parse_args(argv)
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"start; load average {load_avg()}")
     cfg = ConfirmConfig(target=args.target, sources=args.sources.split(","), metrics=metric_registry.names(args.metrics),
                         budget=args.budget, seed=args.seed, mixes=not args.no_mix,
+                        train_missing=not args.report_only,
                         train=LoraTrainConfig(epochs=args.epochs, mixed_precision=args.precision,
                                               batch_size=args.batch_size,
                                               eval=EvalConfig(autocast=args.precision, limit=args.eval_limit)))

@@ -44,6 +44,9 @@ class ConfirmConfig:
     the comparison mix is always `random` over the same sources."""
     mix_margin: float = 1.25
     """Mix token budget = budget × margin, so every fine-tune can fill its budget."""
+    train_missing: bool = True
+    """Fine-tune datasets without a finished run; False reports only what has finished so far
+    (the rest is listed in the notes) — for a look at a long run while it goes on."""
     train: LoraTrainConfig = field(default_factory=LoraTrainConfig)
     """LoRA settings (its budget and seed are overridden by the fields above)."""
 
@@ -153,13 +156,21 @@ def mix_alignment(config: ConfirmConfig, metric: str, name: str, ds, out: Path, 
     return value
 
 
+def finished_run(name: str, ds, tcfg: LoraTrainConfig, out: Path) -> dict | None:
+    """The metrics.json of a finished run of `name` with this config and data, if any."""
+    hit = _read(out / "runs" / name / "metrics.json")
+    if hit and hit.get("key") == json.loads(json.dumps(tcfg.key(), default=str)) \
+            and hit.get("train_fingerprint") == load.fingerprint(ds):
+        return hit
+    return None
+
+
 def fine_tune(name: str, ds, target_ds, tcfg: LoraTrainConfig, out: Path, target: str,
               log: Callable[[str], None]) -> dict:
     """A finished run's metrics.json when its config and data match; else train now."""
     run = out / "runs" / name
-    fp = load.fingerprint(ds)
-    hit = _read(run / "metrics.json")
-    if hit and hit.get("key") == json.loads(json.dumps(tcfg.key(), default=str)) and hit.get("train_fingerprint") == fp:
+    hit = finished_run(name, ds, tcfg, out)
+    if hit is not None:
         log(f"{name}: reusing finished fine-tune (CE {hit['eval_ce_after']:.4f})")
         return hit
     log(f"{name}: fine-tuning on {tcfg.budget} tokens × {tcfg.epochs} epochs")
@@ -197,11 +208,20 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
     datasets = {s: ("source", load.load_source(s)) for s in sources}
 
     # 1. One fine-tune per source at the same budget (needs no alignment; finished runs are reused).
-    results = {name: fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
-               for name, (_, ds) in datasets.items()}
+    notes: list[str] = []
+    results = {}
+    for name, (_, ds) in list(datasets.items()):
+        if config.train_missing:
+            results[name] = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
+        elif (hit := finished_run(name, ds, tcfg, out)) is not None:
+            results[name] = hit
+        else:
+            notes.append(f"{name}: no finished fine-tune yet; left out of this report")
+            del datasets[name]
 
     # 2. Alignment of every source under every metric (rank's machinery, one file per metric).
-    metrics, notes = available_metrics(config.metrics, strict_metrics)
+    metrics, metric_notes = available_metrics(config.metrics, strict_metrics)
+    notes += metric_notes
     rankings = {}
     for m in metrics:
         say(f"alignment: {m} over {len(sources)} sources")
@@ -235,7 +255,13 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
             for m in metrics:
                 say(f"alignment: {m} of {name}")
                 aligns[name][m] = mix_alignment(config, m, name, ds, out, options)
-            results[name] = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
+            if config.train_missing:
+                results[name] = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
+            elif (hit := finished_run(name, ds, tcfg, out)) is not None:
+                results[name] = hit
+            else:
+                notes.append(f"{name}: no finished fine-tune yet; left out of this report")
+                del datasets[name]
 
     rows = []
     for name, (role, _) in datasets.items():

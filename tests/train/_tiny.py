@@ -48,6 +48,7 @@ def registered(isolated_cache):
 
     for s in (ALIGNED, TARGET, CHAT):
         catalog.register(SourceSpec(**{**s.__dict__}))
+    catalog.register(SourceSpec(**{**TARGET.__dict__, "name": "t-target2"}))  # same items, another name
     return isolated_cache
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -83,6 +84,11 @@ def test_confirm_reports_correlations_and_resumes(tiny_model_dir, registered, le
     monkeypatch.setattr(confirm_mod, "train_lora", boom)
     again = run_confirm(cfg, tmp_path / "c")
     assert [r["eval_ce_after"] for r in again["rows"]] == [r["eval_ce_after"] for r in report["rows"]]
+    # report-only: a source without a finished fine-tune is left out and named in the notes
+    partial = run_confirm(replace(cfg, sources=["t-aligned", "t-chat", "t-target2"], train_missing=False),
+                          tmp_path / "c")
+    assert {r["name"] for r in partial["rows"]} == {"t-aligned", "t-chat"}
+    assert any("t-target2" in n for n in partial["notes"])
 
 
 def test_confirm_with_mixes(tiny_model_dir, registered, length_metric, tmp_path):
