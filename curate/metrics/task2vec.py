@@ -20,7 +20,7 @@ Embeddings are normalised by the number of real tokens and cached per batch (`cu
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -378,9 +378,6 @@ class Task2VecMetric(AlignmentMetric):
     def diversity(self, prepared: Prepared) -> Estimate:
         c = self.config
         return coefficients.diversity(prepared.data.matrix, c.distance, c.n_boot, c.seed)
-
-    def describe(self) -> dict[str, Any]:
-        return {"metric": self.name, **asdict(self.config)}
 
 
 __all__ = ["Config", "Task2VecMetric", "Embeddings", "head_embedding", "body_embedding", "final_hidden",

@@ -260,3 +260,31 @@ def test_small_dataset_note_and_config_errors(tiny_probe):
     from_cli = t2v.Task2VecMetric.from_options({"batches": 2, "scope": None, "use_cache": False, "probe": "x"})
     assert from_cli.config.batches == 2 and from_cli.config.scope == "head" and not from_cli.config.use_cache
     assert from_cli.describe()["metric"] == "task2vec"
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_real_probe_ranks_proofnet_valid_above_unrelated_sets(probe_path, isolated_cache, monkeypatch):
+    from curate.rank import RankConfig, rank
+
+    config = RankConfig(target="proofnet", sources=["proofnet-valid", "gsm8k", "gpteacher-roleplay",
+                                                     "self-instruct-human"], probe=str(probe_path))
+    options = {"batches": 2, "batch_size": 16, "max_length": 128, "n_boot": 500}
+    result = rank(config, options)
+    by = {r["source"]: r for r in result["results"]}
+    valid = by["proofnet-valid"]
+    assert result["results"][0]["source"] == "proofnet-valid"
+    for other in ("gsm8k", "gpteacher-roleplay", "self-instruct-human"):
+        assert valid["alignment"] > by[other]["alignment"], other
+    for r in result["results"]:
+        assert r["ci_low"] <= r["alignment"] <= r["ci_high"] and r["ci_low"] < r["ci_high"]
+        assert r["alignments"]["task2vec"]["pairs"] == 4
+    assert result["config"]["metrics"]["task2vec"]["batches"] == 2
+
+    def no_compute(self, batch, seed):
+        raise AssertionError("recomputed an embedding that is cached")
+
+    monkeypatch.setattr(t2v.Task2VecMetric, "embed", no_compute)
+    again = rank(config, options)
+    assert [(r["source"], r["alignment"]) for r in again["results"]] == \
+        [(r["source"], r["alignment"]) for r in result["results"]]
