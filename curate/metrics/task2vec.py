@@ -48,10 +48,11 @@ class Config:
     """Tokens per sequence (longer texts are truncated)."""
     head_epochs: int = 0
     """Head scope: epochs of fine-tuning the untied head copy on the batch's cached features
-    (next-token CE, Adam) before the Fisher, Task2Vec's step. 0 by measurement: on 2 cores one epoch
-    costs ~0.6 of a forward pass, and it did not separate ProofNet-like from unrelated sources better
-    (benchmarks/RESULTS.md, "Task2Vec")."""
-    head_lr: float = 1e-4
+    (next-token CE, Adam) before the Fisher, Task2Vec's step. 0 by measurement (benchmarks/RESULTS.md,
+    "Task2Vec"): with lr 1e-3, E = 0/1/3 gave proofnet-valid − gsm8k alignment gaps to ProofNet of
+    0.570/0.527/0.467 (fine-tuning narrows the separation), and each epoch costs ~0.65 of the trunk
+    pass, which would break the head ≤ 1.5× forward budget."""
+    head_lr: float = 1e-3
     """Head scope: learning rate of that fine-tuning."""
     layers: list[int] | None = None
     """Body scope: indices of the transformer blocks whose Linear weights enter the Fisher
