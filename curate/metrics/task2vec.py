@@ -167,7 +167,7 @@ def head_fisher_from_features(w, b, h, token_chunk: int = 1024):
     return out / d
 
 
-def head_embedding(model, batch: batching.Batch, epochs: int = 0, lr: float = 1e-4,
+def head_embedding(model, batch: batching.Batch, epochs: int = 0, lr: float = 1e-3,
                    micro_batch: int = 8, token_chunk: int = 1024):
     """Head-scope embedding of one batch: (V,) fp32, per real token."""
     h, nxt = final_hidden(model, batch, micro_batch)
