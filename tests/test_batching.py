@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from curate import batching
 
-# a conftest.py in a subfolder can take the module name `conftest`: load the root one by path
-_spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parent / "conftest.py")
-_root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_root)
-char_tokenizer = _root.char_tokenizer
+from tinymodels import char_tokenizer
 
 
 def test_batches_are_distinct_seeded_and_prefix_stable():

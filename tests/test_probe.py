@@ -24,7 +24,7 @@ def test_unpulled_builtin_says_how_to_pull(isolated_cache):
 
 
 def test_any_local_model_folder_loads(tmp_path):
-    from conftest import char_tokenizer, tiny_llama
+    from tinymodels import char_tokenizer, tiny_llama
 
     tok = char_tokenizer(save_dir=tmp_path)
     tiny_llama(vocab_size=len(tok)).save_pretrained(tmp_path)

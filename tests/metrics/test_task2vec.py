@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-# tests/metrics/conftest.py shadows the module name `conftest`: load the root one's helpers by path
-_spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parents[1] / "conftest.py")
-_root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_root)
-char_tokenizer, tiny_gpt2, tiny_llama = _root.char_tokenizer, _root.tiny_gpt2, _root.tiny_llama
+from tinymodels import char_tokenizer, tiny_gpt2, tiny_llama
 from curate import batching
 from curate.errors import CurateError
 from curate.metrics import task2vec as t2v

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, char_tokenizer
+from tinymodels import FIXTURES, char_tokenizer
 
 from curate.mix import MixConfig, MixResult, build_mix
 from curate.mix.manifest import REASONS

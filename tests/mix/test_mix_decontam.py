@@ -107,7 +107,7 @@ def test_dedup_exact_only():
 def test_proofnet_copies_injected_into_a_source_are_all_removed(tmp_path, isolated_cache):
     """Every ProofNet test item, copied verbatim, with case/whitespace changed, and with a one-word
     edit on both sides (middle of each side), is removed with the id of the item it copies."""
-    from conftest import char_tokenizer
+    from tinymodels import char_tokenizer
 
     from curate import catalog, load
     from curate.catalog import SourceSpec

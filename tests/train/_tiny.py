@@ -10,7 +10,7 @@ import pytest
 from curate.catalog import SourceSpec
 from curate.metrics.base import AlignmentMetric, Estimate, Prepared
 from curate.records import render
-from conftest import char_tokenizer, tiny_llama
+from tinymodels import char_tokenizer, tiny_llama
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "train"
 
