@@ -388,7 +388,7 @@ def bench(
     cfg = BenchConfig(model=model, adapter=str(adapter) if adapter else None, target=target, lean_repl=lean_repl,
                       gen=GenConfig(shots=shots, shot_source=shot_source, limit=limit, max_new_tokens=max_new_tokens))
     res = run_bench(cfg, log=_say)
-    table = Table(title=f"bench on {target}: {model or ''}{' + ' + str(adapter) if adapter else ''}")
+    table = Table(title=f"bench on {target}: {model or 'base of'} {adapter or ''}".strip())
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("cross-entropy (nats/token)", fmt(res["ce"]))
