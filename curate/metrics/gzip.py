@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate import load
-from curate.metrics._sample import draw_pairs, sample_texts, same_sample, stable_seed
+from curate.metrics._sample import draw_pairs, sample_texts, stable_seed
 from curate.metrics.base import AlignmentMetric, Estimate, Prepared
 from curate.stats import bootstrap_pairs_ci
 
@@ -79,8 +79,10 @@ class GzipMetric(AlignmentMetric):
         return Estimate(float(ncd.mean()), lo, hi, int(ncd.size))
 
     def alignment(self, source: Prepared, target: Prepared) -> Estimate:
-        """1 − mean NCD over sampled (source, target) pairs; a set against itself skips identical pairs."""
-        d = self._estimate(source, target, same=same_sample(source, target))
+        """1 − mean NCD over (source, target) pairs drawn independently. A set against itself includes
+        identical pairs at their natural rate (as Task2Vec's K × K cross pairs include each batch with
+        itself), so nothing can align to a set better than the set itself; `diversity` skips them."""
+        d = self._estimate(source, target, same=False)
         return Estimate(1.0 - d.value, 1.0 - d.ci_high, 1.0 - d.ci_low, d.n)
 
     def diversity(self, prepared: Prepared) -> Estimate:
