@@ -134,7 +134,9 @@ def load(model: str = DEFAULT_PROBE, dtype: str = "float32"):
     """(model, tokenizer) in eval mode. The tokenizer always has a pad token (eos if none)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per load would clutter every command
     where = resolve(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(where)
