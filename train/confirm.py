@@ -210,7 +210,9 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
     # 1. One fine-tune per source at the same budget (needs no alignment; finished runs are reused).
     notes: list[str] = []
     results = {}
-    for name, (_, ds) in list(datasets.items()):
+
+    def run_or_reuse(name: str, ds) -> None:
+        """Fine-tune (or reuse the finished run); without train_missing, leave unfinished ones out."""
         if config.train_missing:
             results[name] = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
         elif (hit := finished_run(name, ds, tcfg, out)) is not None:
@@ -218,6 +220,9 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
         else:
             notes.append(f"{name}: no finished fine-tune yet; left out of this report")
             del datasets[name]
+
+    for name, (_, ds) in list(datasets.items()):
+        run_or_reuse(name, ds)
 
     # 2. Alignment of every source under every metric (rank's machinery, one file per metric).
     metrics, metric_notes = available_metrics(config.metrics, strict_metrics)
@@ -255,13 +260,7 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
             for m in metrics:
                 say(f"alignment: {m} of {name}")
                 aligns[name][m] = mix_alignment(config, m, name, ds, out, options)
-            if config.train_missing:
-                results[name] = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
-            elif (hit := finished_run(name, ds, tcfg, out)) is not None:
-                results[name] = hit
-            else:
-                notes.append(f"{name}: no finished fine-tune yet; left out of this report")
-                del datasets[name]
+            run_or_reuse(name, ds)
 
     rows = []
     for name, (role, _) in datasets.items():
