@@ -19,6 +19,11 @@ def sample_texts(dataset, n: int, seed: int) -> tuple[np.ndarray, list[str]]:
     return idx, load.texts(dataset.select(idx.tolist()))
 
 
+def small_sample_notes(dataset, n: int) -> list[str]:
+    """The note a metric attaches when a dataset has fewer records than it samples."""
+    return [f"used all {len(dataset)} records (fewer than n_examples={n})"] if len(dataset) < n else []
+
+
 def stable_seed(*parts: object) -> int:
     """A 63-bit seed from any values (fingerprints, names, seeds), stable across processes."""
     blob = "\0".join(str(p) for p in parts).encode("utf-8")

@@ -15,7 +15,7 @@ import numpy as np
 from curate import load
 from curate.cache import Cache
 from curate.errors import CurateError
-from curate.metrics._sample import sample_texts, same_sample, stable_seed
+from curate.metrics._sample import same_sample, sample_texts, small_sample_notes, stable_seed
 from curate.metrics.base import AlignmentMetric, Estimate, Prepared
 from curate.stats import centred_ci, resample_counts
 
@@ -160,8 +160,7 @@ class EmbedMetric(AlignmentMetric):
             import torch
 
             cache.put_tensor(key, torch.from_numpy(emb))
-        notes = [f"used all {len(dataset)} records (fewer than n_examples={cfg.n_examples})"] \
-            if len(dataset) < cfg.n_examples else []
+        notes = small_sample_notes(dataset, cfg.n_examples)
         return Prepared(name=name, fingerprint=fp, records=len(dataset), used=len(idx),
                         data={"idx": idx, "emb": emb.astype(np.float64)}, notes=notes)
 

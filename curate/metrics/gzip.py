@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate import load
-from curate.metrics._sample import draw_pairs, sample_texts, stable_seed
+from curate.metrics._sample import draw_pairs, sample_texts, small_sample_notes, stable_seed
 from curate.metrics.base import AlignmentMetric, Estimate, Prepared
 from curate.stats import bootstrap_pairs_ci
 
@@ -56,8 +56,7 @@ class GzipMetric(AlignmentMetric):
         idx, texts = sample_texts(dataset, self.config.n_examples, seed)
         blobs = [t[: self.config.max_chars].encode("utf-8") for t in texts]
         sizes = np.array([compressed_size(b, self.config.level) for b in blobs], dtype=np.float64)
-        notes = [f"used all {len(dataset)} records (fewer than n_examples={self.config.n_examples})"] \
-            if len(dataset) < self.config.n_examples else []
+        notes = small_sample_notes(dataset, self.config.n_examples)
         return Prepared(name=name, fingerprint=load.fingerprint(dataset), records=len(dataset), used=len(idx),
                         data={"idx": idx, "blobs": blobs, "sizes": sizes}, notes=notes)
 

@@ -18,7 +18,7 @@ from typing import Iterable
 import numpy as np
 
 from curate import load
-from curate.metrics._sample import draw_pairs, sample_texts, same_sample, stable_seed
+from curate.metrics._sample import draw_pairs, same_sample, sample_texts, small_sample_notes, stable_seed
 from curate.metrics.base import AlignmentMetric, Estimate, Prepared
 from curate.stats import bootstrap_pairs_ci, centred_ci, resample_counts
 
@@ -129,8 +129,7 @@ class NgramMetric(AlignmentMetric):
     def prepare(self, name: str, dataset, seed: int) -> Prepared:
         idx, texts = sample_texts(dataset, self.config.n_examples, seed)
         x = hashed_features(texts, self.config.n_buckets)
-        notes = [f"used all {len(dataset)} records (fewer than n_examples={self.config.n_examples})"] \
-            if len(dataset) < self.config.n_examples else []
+        notes = small_sample_notes(dataset, self.config.n_examples)
         empty = int((x.sum(axis=1) == 0).sum())
         if empty:
             notes.append(f"{empty} sampled texts have no tokens")
