@@ -209,6 +209,8 @@ def rank(
     whole_set: bool = typer.Option(False, "--whole-set", help="Task2Vec: the paper's one-large-batch variant."),
     probe_name: str = typer.Option("smollm2", "--probe", help="Probe model: smollm2, a folder, or a hub id."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute embeddings instead of reading the cache."),
+    device: Optional[str] = typer.Option(None, "--device",
+                                         help="Task2Vec and embed: auto (a CUDA GPU if any), cpu, cuda or cuda:N."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the ranking JSON here."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the ranking CSV here."),
 ) -> None:
@@ -221,7 +223,8 @@ def rank(
     config = RankConfig(target=target, sources=source or None, metrics=metric_registry.names(metric),
                         seed=STATE["seed"], probe=probe_name)
     options = {"batches": batches, "batch_size": batch_size, "max_length": max_length, "scope": scope,
-               "whole_set": whole_set or None, "use_cache": False if no_cache else None, "seed": STATE["seed"]}
+               "whole_set": whole_set or None, "use_cache": False if no_cache else None, "seed": STATE["seed"],
+               "device": device}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("ranking", total=None)

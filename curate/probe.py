@@ -149,6 +149,23 @@ def load(model: str = DEFAULT_PROBE, dtype: str = "float32"):
     return lm, tokenizer
 
 
+def resolve_device(device: str, who: str = "model"):
+    """'auto' → the first CUDA GPU if there is one, else the CPU; anything else is checked."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise CurateError(f"{who} device {device!r} is not a torch device: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CurateError(f"{who} device {device!r} asked for, but torch sees no CUDA GPU")
+    if dev.type not in ("cpu", "cuda"):
+        raise CurateError(f"{who} device must be auto, cpu or cuda[:N], got {device!r}")
+    return dev
+
+
 def model_id(model: str) -> str:
     """A stable identifier for cache keys: built-in name + its source file, or the path / hub id."""
     if model in BUILTIN_MODELS:

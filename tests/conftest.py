@@ -20,6 +20,13 @@ from tinymodels import FIXTURES, char_tokenizer, tiny_gpt2, tiny_llama  # noqa: 
 
 
 def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if not torch.cuda.is_available():
+        no_gpu = pytest.mark.skip(reason="needs a CUDA GPU (torch sees none)")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(no_gpu)
     if not DATA_HOME.exists():
         skip = pytest.mark.skip(reason=f"shared data not found at {DATA_HOME} (set CURATE_DATA_HOME)")
         for item in items:

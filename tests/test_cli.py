@@ -40,6 +40,7 @@ def test_sources_json_lists_every_shared_dataset(capsys, tmp_path):
     [(["rank", "--target", "proofnett"], "unknown source 'proofnett'; did you mean proofnet"),
      (["rank", "--source", "gsm9"], "did you mean gsm8k"),
      (["rank", "--metric", "bleu"], "unknown metric 'bleu'"),
+     (["rank", "--source", "gsm8k", "--device", "tpu"], "task2vec device 'tpu' is not a torch device"),
      (["ingest", str(FIX / "malformed.jsonl"), "--informal-field", "q", "--formal-field", "f", "--out", "OUT",
        "--name", "m"], "malformed.jsonl:2: malformed JSON"),
      (["ingest", str(FIX / "missing_field.jsonl"), "--informal-field", "q", "--formal-field", "f", "--out", "OUT",

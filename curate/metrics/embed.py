@@ -67,23 +67,26 @@ def load_encoder(encoder: str):
 
 
 def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, max_length: int = 256,
-                batch_size: int = 32) -> np.ndarray:
+                batch_size: int = 32, device: str = "auto") -> np.ndarray:
     """Unit-norm mean-pooled embeddings, shape (len(texts), dim), float32. Batches sorted by length."""
     import torch
 
+    from curate.probe import resolve_device
+
     tok, model = load_encoder(encoder)
+    model.to(resolve_device(device, "embed"))
     order = np.argsort([-len(t) for t in texts], kind="stable")
     out: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
     with torch.inference_mode():
         for k in range(0, len(texts), batch_size):
             chunk = order[k:k + batch_size]
             enc = tok([texts[i] for i in chunk], padding=True, truncation=True, max_length=max_length,
-                      return_tensors="pt")
+                      return_tensors="pt").to(model.device)
             hidden = model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-            for i, row in zip(chunk, pooled.numpy()):
+            for i, row in zip(chunk, pooled.cpu().numpy()):
                 out[i] = row
     if not texts:
         return np.zeros((0, model.config.hidden_size), dtype=np.float32)
@@ -126,6 +129,8 @@ class EmbedConfig:
     ProofNet / GSM8K at half the cost)."""
     batch_size: int = 32
     """Texts per encoder forward pass (speed only)."""
+    device: str = "auto"
+    """Where the encoder runs: auto (a CUDA GPU when there is one), cpu, cuda or cuda:N."""
     n_boot: int = 1000
     """Bootstrap resamples of the examples (both samples) for the 95% CI."""
     seed: int = 0
@@ -143,6 +148,9 @@ class EmbedMetric(AlignmentMetric):
         super().__init__(config)
         if self.config.similarity not in SIMILARITIES:
             raise CurateError(f"unknown embed similarity {self.config.similarity!r}; choose from {', '.join(SIMILARITIES)}")
+        from curate.probe import resolve_device
+
+        resolve_device(self.config.device, "embed")  # a bad device fails here, before any work
 
     def prepare(self, name: str, dataset, seed: int) -> Prepared:
         cfg = self.config
@@ -156,7 +164,7 @@ class EmbedMetric(AlignmentMetric):
         if cached is not None and tuple(cached.shape)[0] == len(idx):
             emb = cached.numpy()
         else:
-            emb = embed_texts(texts, cfg.encoder, cfg.max_length, cfg.batch_size)
+            emb = embed_texts(texts, cfg.encoder, cfg.max_length, cfg.batch_size, cfg.device)
             import torch
 
             cache.put_tensor(key, torch.from_numpy(emb))

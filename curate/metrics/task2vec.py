@@ -73,6 +73,10 @@ class Config:
     not depend on it, only time and memory do."""
     token_chunk: int = 1024
     """Head scope: tokens per logits chunk (bounds memory: chunk × vocabulary floats)."""
+    device: str = "auto"
+    """Where the probe runs: 'auto' (the first CUDA GPU when there is one, else the CPU), 'cpu',
+    'cuda' or 'cuda:N'. Embeddings agree across devices to float32 rounding (sampled labels are
+    drawn on the CPU either way), so one cache serves both."""
 
 
 @dataclass
@@ -156,7 +160,7 @@ def head_fisher_from_features(w, b, h, token_chunk: int = 1024):
 
     d = w.shape[1] + (1 if b is not None else 0)
     sq = (h * h).sum(1) + (1.0 if b is not None else 0.0)  # ‖h_t‖² (+1 for the bias input)
-    out = torch.zeros(w.shape[0], dtype=torch.float32)
+    out = torch.zeros(w.shape[0], dtype=torch.float32, device=w.device)
     with torch.no_grad():
         for start in range(0, h.shape[0], token_chunk):
             logits = h[start:start + token_chunk] @ w.T
@@ -203,7 +207,8 @@ def sample_labels(probs, generator):
     import torch
 
     cdf = probs.cumsum(-1)
-    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=cdf.dtype) * cdf[:, -1:]
+    # uniforms come from the (CPU) generator whatever the device, so labels do not depend on it
+    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=cdf.dtype).to(cdf.device) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=probs.shape[1] - 1)
 
 
@@ -241,7 +246,9 @@ def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None
     if not chosen or any(not -n <= i < n for i in (layers or [])):
         raise CurateError(f"layers must index the probe's {n} blocks, got {layers}")
     targets = [(f"{i}.{name}", m, conv) for i in chosen for name, m, conv in _linear_layers(all_blocks[i])]
-    acc = {name: torch.zeros(m.weight.shape[1] if conv else m.weight.shape[0]) for name, m, conv in targets}
+    device = next(model.parameters()).device
+    acc = {name: torch.zeros(m.weight.shape[1] if conv else m.weight.shape[0], device=device)
+           for name, m, conv in targets}
     state: dict[str, Any] = {}
 
     def start_grad(_module, args, kwargs):  # backward needs to reach the lowest chosen block only
@@ -308,13 +315,14 @@ class Task2VecMetric(AlignmentMetric):
         if c.head_epochs < 0:
             raise CurateError(f"task2vec head_epochs must be >= 0, got {c.head_epochs}")
         self._model = None
+        self.device = probe.resolve_device(c.device, "task2vec")
         self.cache = Cache("task2vec", enabled=c.use_cache)
 
     def model(self):
         """The probe, loaded once per metric instance on first use."""
         if self._model is None:
             self._model, _ = probe.load(self.config.probe)
-            self._model.eval()
+            self._model.to(self.device).eval()
         return self._model
 
     def embedding_key(self) -> dict[str, Any]:
@@ -338,10 +346,14 @@ class Task2VecMetric(AlignmentMetric):
         return batching.draw(records, c.batches, c.batch_size, seed)
 
     def embed(self, batch: batching.Batch, seed: int):
+        """One batch's Fisher embedding, (dim,) fp32 on the CPU."""
         c = self.config
+        batch = batching.Batch(batch.input_ids.to(self.device), batch.attention_mask.to(self.device))
         if c.scope == "head":
-            return head_embedding(self.model(), batch, c.head_epochs, c.head_lr, c.micro_batch, c.token_chunk)
-        return body_embedding(self.model(), batch, c.layers, seed, c.micro_batch)
+            vec = head_embedding(self.model(), batch, c.head_epochs, c.head_lr, c.micro_batch, c.token_chunk)
+        else:
+            vec = body_embedding(self.model(), batch, c.layers, seed, c.micro_batch)
+        return vec.cpu()
 
     def prepare(self, name: str, dataset, seed: int) -> Prepared:
         import torch

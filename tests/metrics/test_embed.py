@@ -28,6 +28,14 @@ def test_bad_encoder_and_similarity_are_user_errors(tmp_path):
         resolve_encoder(str(tmp_path))
     with pytest.raises(CurateError, match="unknown embed similarity"):
         EmbedMetric(EmbedConfig(similarity="dot"))
+    with pytest.raises(CurateError, match="embed device 'tpu'"):
+        EmbedMetric(EmbedConfig(device="tpu"))
+
+
+@pytest.mark.gpu
+def test_gpu_embeddings_match_cpu():
+    texts = ["Prove that every prime greater than 2 is odd.", "Bake the bread for twenty minutes.", "x"]
+    np.testing.assert_allclose(embed_texts(texts, device="cuda"), embed_texts(texts, device="cpu"), atol=1e-4)
 
 
 def test_embeddings_are_cached_by_fingerprint_and_seed(math_ds, isolated_cache, monkeypatch):

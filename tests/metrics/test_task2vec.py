@@ -256,6 +256,24 @@ def test_small_dataset_note_and_config_errors(tiny_probe):
     assert from_cli.describe()["metric"] == "task2vec"
 
 
+def test_device_choice_is_checked(tiny_probe):
+    assert metric(tiny_probe(), device="cpu").device == torch.device("cpu")
+    assert metric(tiny_probe()).device.type == ("cuda" if torch.cuda.is_available() else "cpu")  # auto
+    for bad in ("tpu", "gpu0", "", "mps") + (() if torch.cuda.is_available() else ("cuda", "cuda:0")):
+        with pytest.raises(CurateError, match="device"):
+            metric(tiny_probe(), device=bad)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("scope", ["head", "body"])
+def test_gpu_embeddings_match_cpu(tiny_probe, scope):
+    path, ds = tiny_probe(), records("lean", 40)
+    cpu = metric(path, scope=scope, use_cache=False, device="cpu").prepare("lean", ds, 0)
+    gpu = metric(path, scope=scope, use_cache=False, device="cuda").prepare("lean", ds, 0)
+    assert cpu.data.rows == gpu.data.rows  # same batches, and (body) the same sampled labels
+    np.testing.assert_allclose(gpu.data.matrix, cpu.data.matrix, rtol=1e-4, atol=1e-9)
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_probe_ranks_proofnet_valid_above_unrelated_sets(probe_path, isolated_cache, monkeypatch):
