@@ -82,8 +82,11 @@ ORDER_SIZE = {"gzip": {"n_examples": 300, "n_pairs": 2048, "n_boot": 300},
               "embed": {"n_examples": 64, "n_boot": 300},
               "ngram": {"n_examples": 300, "n_boot": 100, "n_pairs": 256}}
 INSTRUCTION = ["gpteacher-roleplay", "self-instruct-human"]
-# Measured, not wished for (benchmarks/RESULTS.md): n-gram and embedding similarity put instruction
-# text *above* gsm8k relative to proofnet; these strict xfails fail loudly if that ever changes.
+# The issue asks for gsm8k above instruction text under every metric. Measured, not wished for
+# (benchmarks/RESULTS.md): n-gram and embedding similarity put instruction text *above* gsm8k relative
+# to proofnet, and so does fine-tuning: LoRA on either instruction set reaches a lower ProofNet CE than
+# LoRA on gsm8k in each of 3 seeds (3.329 and 3.348 vs 3.402, sd ≤ 0.01; H100 run,
+# benchmarks/results/paper_ft_h100). These strict xfails fail loudly if the metrics' order ever changes.
 GSM8K_BELOW_INSTRUCTION = {
     ("ngram", "gpteacher-roleplay"): "1-JSD 0.443 (gsm8k) vs 0.449 at 1000 examples: a tie",
     ("ngram", "self-instruct-human"): "1-JSD 0.443 (gsm8k) vs 0.495 at 1000 examples",
