@@ -168,6 +168,9 @@ def fmt(x: Optional[float], digits: int = 4) -> str:
     return "" if x is None else f"{x:.{digits}f}"
 
 
+MAX_DISAGREEMENTS = 10  # printed; the JSON has all of them
+
+
 def render_ranking(result: dict) -> None:
     metrics = list(result["config"]["metrics"])
     table = Table(title=f"alignment to {result['target']} ({result['target_records']} records)")
@@ -191,6 +194,15 @@ def render_ranking(result: dict) -> None:
         for pair, rho in result["agreement"].items():
             agree.add_row(pair.replace("~", " vs "), fmt(rho, 3))
         console.print(agree)
+    shown = result.get("disagreements", [])[:MAX_DISAGREEMENTS]
+    if shown:
+        console.print("Metrics that order a pair of sources oppositely, each with disjoint 95% CIs:")
+    for d in shown:
+        a, b = d["sources"]
+        sides = [f"{', '.join(m for m, h in d['higher'].items() if h == s)} put {s} higher" for s in (a, b)]
+        console.print(f"  {a} vs {b}: {'; '.join(sides)}")
+    if len(result.get("disagreements", [])) > len(shown):
+        console.print(f"... and {len(result['disagreements']) - len(shown)} more pairs (all in the JSON)")
     for ex in result.get("excluded", []):
         console.print(f"[dim]left out {ex['source']}: {ex['reason']}[/dim]")
     for note in result.get("notes", []):

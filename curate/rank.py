@@ -134,4 +134,28 @@ def rank(config: RankConfig, metric_options: dict[str, Any] | None = None,
         "notes": notes,
         "results": results,
         "agreement": agreement,
+        "disagreements": disagreements(results, ms),
     }
+
+
+def confident_order(a: dict[str, float], b: dict[str, float]) -> int:
+    """+1 if estimate a is above b with disjoint 95% CIs, -1 if below, 0 if they overlap."""
+    if a["ci_low"] > b["ci_high"]:
+        return 1
+    if a["ci_high"] < b["ci_low"]:
+        return -1
+    return 0
+
+
+def disagreements(results: list[dict], metrics: list[str]) -> list[dict]:
+    """Source pairs that one metric puts confidently above the other and another metric confidently
+    below (each with disjoint CIs): where the choice of metric changes the answer. In rank order."""
+    out = []
+    for i, a in enumerate(results):
+        for b in results[i + 1:]:
+            order = {m: confident_order(a["alignments"][m], b["alignments"][m]) for m in metrics}
+            if 1 in order.values() and -1 in order.values():
+                out.append({"sources": [a["source"], b["source"]],
+                            "higher": {m: (a["source"] if o > 0 else b["source"] if o < 0 else None)
+                                       for m, o in order.items()}})
+    return out
