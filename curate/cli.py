@@ -221,6 +221,8 @@ def rank(
     whole_set: bool = typer.Option(False, "--whole-set", help="Task2Vec: the paper's one-large-batch variant."),
     probe_name: str = typer.Option("smollm2", "--probe", help="Probe model: smollm2, a folder, or a hub id."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute embeddings instead of reading the cache."),
+    encoder: Optional[str] = typer.Option(None, "--encoder",
+                                          help="embed: sentence-encoder folder or hub id (default: the offline MiniLM)."),
     device: Optional[str] = typer.Option(None, "--device",
                                          help="Task2Vec and embed: auto (a CUDA GPU if any), cpu, cuda or cuda:N."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the ranking JSON here."),
@@ -236,7 +238,7 @@ def rank(
                         seed=STATE["seed"], probe=probe_name)
     options = {"batches": batches, "batch_size": batch_size, "max_length": max_length, "scope": scope,
                "whole_set": whole_set or None, "use_cache": False if no_cache else None, "seed": STATE["seed"],
-               "device": device}
+               "device": device, "encoder": encoder}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("ranking", total=None)

@@ -41,6 +41,9 @@ def test_sources_json_lists_every_shared_dataset(capsys, tmp_path):
      (["rank", "--source", "gsm9"], "did you mean gsm8k"),
      (["rank", "--metric", "bleu"], "unknown metric 'bleu'"),
      (["rank", "--source", "gsm8k", "--device", "tpu"], "task2vec device 'tpu' is not a torch device"),
+     (["rank", "--source", "gsm8k", "--metric", "embed", "--encoder", "TMP"], "has no config.json"),
+     (["rank", "--source", "gsm8k", "--metric", "embed", "--encoder", "no/such-encoder"],
+      "cannot load encoder 'no/such-encoder'"),
      (["ingest", str(FIX / "malformed.jsonl"), "--informal-field", "q", "--formal-field", "f", "--out", "OUT",
        "--name", "m"], "malformed.jsonl:2: malformed JSON"),
      (["ingest", str(FIX / "missing_field.jsonl"), "--informal-field", "q", "--formal-field", "f", "--out", "OUT",
@@ -53,7 +56,7 @@ def test_sources_json_lists_every_shared_dataset(capsys, tmp_path):
        "--name", "gsm8k"], "built-in source name")],
 )
 def test_bad_input_gives_one_line_and_exit_1(capsys, tmp_path, isolated_cache, args, message):
-    args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
+    args = [a.replace("OUT", str(tmp_path / "out")).replace("TMP", str(tmp_path)) for a in args]
     code, _, err = run(capsys, *args)
     assert code == 1
     assert message in " ".join(err.split())
