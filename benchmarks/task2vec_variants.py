@@ -1,7 +1,9 @@
 """Task2Vec configs against a finished `curate confirm` / paper_ft run: Pearson r and Spearman ρ
 between each config's alignment and the fine-tuned eval CE of the run's single sources.
 
-    python benchmarks/task2vec_variants.py /tmp/paper-ft/report.json
+    python benchmarks/task2vec_variants.py /tmp/paper-ft/report.json [more report.json ...] [-- label filters]
+
+With several reports (paper_ft.py seeds), the CE of each source is the mean over them.
 
 Embeddings come from the cache where the config allows (the distance is not part of the key).
 """
@@ -22,12 +24,16 @@ VARIANTS = {
     "head, K=8, task2vec distance": Config(batches=8),
     "head, K=8, cosine distance": Config(batches=8, distance="cosine"),
     "body, K=4, task2vec distance": Config(scope="body"),
+    "head, K=4, 256 tokens, task2vec distance": Config(max_length=256),
 }
 
 
-def main(report_path: str, only: list[str]) -> None:
-    report = json.load(open(report_path))
-    ce = {r["name"]: r["eval_ce_after"] for r in report["rows"] if r["role"] == "source"}
+def main(report_paths: list[str], only: list[str]) -> None:
+    reports = [json.load(open(p)) for p in report_paths]
+    report = reports[0]
+    ce = {r["name"]: sum(next(x["eval_ce_after"] for x in rep["rows"] if x["name"] == r["name"])
+                         for rep in reports) / len(reports)
+          for r in report["rows"] if r["role"] == "source"}
     for label, cfg in VARIANTS.items():
         if only and not any(o in label for o in only):
             continue
@@ -41,4 +47,6 @@ def main(report_path: str, only: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    args = sys.argv[1:]
+    cut = args.index("--") if "--" in args else len(args)
+    main(args[:cut], args[cut + 1:])

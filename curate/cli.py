@@ -236,9 +236,9 @@ def rank(
 
     config = RankConfig(target=target, sources=source or None, metrics=metric_registry.names(metric),
                         seed=STATE["seed"], probe=probe_name)
-    options = {"batches": batches, "batch_size": batch_size, "max_length": max_length, "scope": scope,
-               "whole_set": whole_set or None, "use_cache": False if no_cache else None, "seed": STATE["seed"],
-               "device": device, "encoder": encoder}
+    options = {"task2vec.batches": batches, "task2vec.batch_size": batch_size, "task2vec.max_length": max_length,
+               "task2vec.scope": scope, "task2vec.whole_set": whole_set or None, "embed.encoder": encoder,
+               "use_cache": False if no_cache else None, "seed": STATE["seed"], "device": device}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("ranking", total=None)

@@ -51,9 +51,16 @@ class AlignmentMetric(ABC):
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "AlignmentMetric":
-        """Build from CLI options, taking the keys that the metric's Config has (None = default)."""
+        """Build from CLI options, taking the keys that the metric's Config has (None = default).
+        A key "metric.field" reaches only that metric ("task2vec.max_length"); a plain "field" reaches
+        every metric with such a field."""
         known = {f.name for f in fields(cls.Config)}
-        return cls(cls.Config(**{k: v for k, v in options.items() if k in known and v is not None}))
+        picked = {}
+        for key, value in options.items():
+            metric, _, name = key.rpartition(".")
+            if value is not None and name in known and metric in ("", cls.name):
+                picked[name] = value
+        return cls(cls.Config(**picked))
 
     @abstractmethod
     def prepare(self, name: str, dataset, seed: int) -> Prepared:

@@ -36,6 +36,18 @@ def test_from_options_takes_known_fields_and_ignores_the_rest(name):
     assert m.describe()["metric"] == name
 
 
+def test_options_named_for_one_metric_reach_only_that_metric():
+    options = {"task2vec.max_length": 64, "task2vec.batch_size": 5, "embed.encoder": "some/encoder",
+               "use_cache": False, "device": "cpu", "max_length": None, "seed": 3}
+    t2v = metrics.metric_class("task2vec").from_options(options)
+    emb = metrics.metric_class("embed").from_options(options)
+    gz = metrics.metric_class("gzip").from_options(options)
+    assert (t2v.config.max_length, t2v.config.batch_size, t2v.config.use_cache) == (64, 5, False)
+    assert (emb.config.max_length, emb.config.batch_size, emb.config.encoder) == (128, 32, "some/encoder")
+    assert not emb.config.use_cache and gz.config.seed == 3  # plain keys reach every metric that has them
+    assert t2v.config.device == emb.config.device == "cpu"
+
+
 @pytest.mark.parametrize("name", MINE)
 def test_a_set_against_itself_is_top(name, math_ds, math2_ds, cooking_ds):
     m = small(name)
