@@ -273,22 +273,17 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
     if config.cap is not None:
         cap_tokens = int(config.cap * config.budget) if config.cap <= 1 else int(config.cap)
         caps = {name: cap_tokens for name in used}
-    if config.strategy == "top-k":
-        queues = {name: [c for c in pool if c.source == name] for name in used}
-        taken, skipped = st.fill(queues, config.budget, caps, st.in_order)
-    elif config.strategy == "proportional":
-        weights = st.softmax_weights({n: float(info[n]["alignment"]) for n in used}, config.temperature)
-        for name, w in weights.items():
+    alignments = {n: float(info[n]["alignment"]) for n in used}
+    ctx = st.SelectContext(
+        ranked=used, alignments=alignments, budget=config.budget, caps=caps, seed=config.seed,
+        temperature=config.temperature, n_buckets=config.n_buckets,
+        text=lambda c: render(datasets[c.source][c.index]),
+        target_texts=lambda: load.texts(load.load_source(ranking["target"])))
+    selection = st.choose(config.strategy, pool, ctx)
+    taken, skipped = selection.taken, selection.skipped
+    if selection.weights is not None:
+        for name, w in selection.weights.items():
             sources[name]["weight"] = round(w, 6)
-        queues = {name: [c for c in pool if c.source == name] for name in used}
-        taken, skipped = st.fill(queues, config.budget, caps, st.proportional_pick(weights))
-    elif config.strategy == "random":
-        taken, skipped = st.fill({"pool": st.random_order(pool, config.seed)}, config.budget, caps, st.in_order)
-    else:  # select
-        texts = [render(datasets[c.source][c.index]) for c in pool]
-        target_texts = load.texts(load.load_source(ranking["target"]))
-        scores = st.importance_scores(texts, target_texts, config.n_buckets)
-        taken, skipped = st.fill({"pool": st.select_order(pool, scores)}, config.budget, caps, st.in_order)
     for c, reason in skipped:
         sources[c.source]["removed"][reason] += 1
     rows = []

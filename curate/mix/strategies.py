@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -141,3 +141,57 @@ def select_order(pool: list[Candidate], scores: np.ndarray) -> list[Candidate]:
         c.score = round(float(s), 6)
     order = sorted(range(len(pool)), key=lambda i: (-pool[i].score, i))
     return [pool[i] for i in order]
+
+
+# ----------------------------------------------------------------------------- one entry point
+@dataclass
+class SelectContext:
+    """What a strategy may use besides the candidate pool (built by the mix, read by `choose`)."""
+
+    ranked: list[str]
+    """Participating source names, best first."""
+    alignments: dict[str, float]
+    """Each participating source's ranked alignment."""
+    budget: int
+    caps: dict[str, int | None] = field(default_factory=dict)
+    seed: int = 0
+    temperature: float = 0.1
+    n_buckets: int = 10_000
+    text: Callable[[Candidate], str] | None = None
+    """A candidate's rendered text (needed by record-scoring strategies)."""
+    target_texts: Callable[[], list[str]] | None = None
+    """The target's rendered texts, loaded on first call (needed by record-scoring strategies)."""
+
+
+@dataclass
+class Selection:
+    taken: list[Candidate]
+    """Records in the mix, in output order."""
+    skipped: list[tuple[Candidate, str]]
+    """Candidates left out, with the reason (over_budget / over_cap)."""
+    weights: dict[str, float] | None = None
+    """proportional: each source's share of the budget."""
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per-record scores over the whole pool (pool order), by scorer name, for auditing."""
+
+
+def choose(strategy: str, pool: list[Candidate], ctx: SelectContext) -> Selection:
+    """Run `strategy` over the clean candidate pool (pool order = rank order, then record order)."""
+    check_strategy(strategy)
+    if strategy in ("top-k", "proportional"):
+        queues = {name: [c for c in pool if c.source == name] for name in ctx.ranked}
+        if strategy == "top-k":
+            taken, skipped = fill(queues, ctx.budget, ctx.caps, in_order)
+            return Selection(taken, skipped)
+        weights = softmax_weights({n: ctx.alignments[n] for n in ctx.ranked}, ctx.temperature)
+        taken, skipped = fill(queues, ctx.budget, ctx.caps, proportional_pick(weights))
+        return Selection(taken, skipped, weights=weights)
+    if strategy == "random":
+        taken, skipped = fill({"pool": random_order(pool, ctx.seed)}, ctx.budget, ctx.caps, in_order)
+        return Selection(taken, skipped)
+    # select
+    if ctx.text is None or ctx.target_texts is None:
+        raise CurateError(f"strategy {strategy} needs record texts and the target's texts")
+    scores = importance_scores([ctx.text(c) for c in pool], ctx.target_texts(), ctx.n_buckets)
+    taken, skipped = fill({"pool": select_order(pool, scores)}, ctx.budget, ctx.caps, in_order)
+    return Selection(taken, skipped, scores={"ngram": scores})
