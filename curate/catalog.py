@@ -42,7 +42,12 @@ class SourceSpec:
     clean: tuple[str, ...] = ()
     """Named cleaners for the informal side (see `load.CLEANERS`)."""
     holds: tuple[str, ...] = ()
-    """Eval item sets this source contains (e.g. "proofnet-test"); rank skips these for that target."""
+    """Eval item sets this source contains (see `ITEM_SETS`); rank leaves it out for a target holding any of them."""
+    part_of: str | None = None
+    """Another entry whose records include all of these (a split of it); default candidate lists
+    keep only the whole one when both would be candidates."""
+    shots: str | None = None
+    """As a target: the source `curate bench` takes few-shot examples from (it holds none of the target's items)."""
     role: str = "candidate"
     description: str = ""
     registered: bool = False
@@ -78,47 +83,70 @@ _DEEPSEEK = dict(
     clean=("doc_comment",),
 )
 
+_MINIF2F = dict(path="minif2f-lean4", kind="pair", formal_lang="lean4", license="MIT",
+                fields={"id": "name", "informal": "informal_prefix", "formal": "{formal_statement}{formal_proof?}",
+                        "split": "split"}, clean=("doc_comment",))
+_MINIF2F_ISA = dict(path="minif2f-isabelle", kind="pair", formal_lang="isabelle", license="BSD-2-Clause-style",
+                    fields={"id": "problem_name", "informal": "informal_statement", "formal": "formal_statement",
+                            "split": "split"})
+_PUTNAM = dict(path="putnambench-lean4", kind="pair", formal_lang="lean4", license="MIT",
+               fields={"id": "name", "informal": "informal_statement", "formal": "formal_statement"})
+
 BUILTIN: dict[str, SourceSpec] = {
     s.name: s
     for s in [
         # --- ProofNet: the default target and its copies -------------------------------------
         SourceSpec(name="proofnet", **_DEEPSEEK, where={"split": "test"}, holds=("proofnet-test",), role="target",
+                   part_of="proofnet-lean4-deepseek", shots="proofnet-valid",
                    description="ProofNet Lean 4 test split (186), from proofnet-lean4-deepseek"),
         SourceSpec(name="proofnet-valid", **_DEEPSEEK, where={"split": "valid"}, holds=("proofnet-valid",),
+                   part_of="proofnet-lean4-deepseek",
                    description="ProofNet Lean 4 valid split (185), from proofnet-lean4-deepseek"),
         SourceSpec(name="proofnet-lean4-deepseek", **_DEEPSEEK, holds=("proofnet-test", "proofnet-valid"),
-                   role="target", description="ProofNet Lean 4 as used by DeepSeek-Prover-V1.5, both splits"),
+                   description="ProofNet Lean 4 as used by DeepSeek-Prover-V1.5, both splits"),
         SourceSpec(name="proofnet-lean3", path="proofnet", files=("test.jsonl",), kind="pair", formal_lang="lean3",
                    license="MIT", fields={"id": "id", "informal": "nl_statement", "formal": "formal_statement",
                                           "split": "{__file__}"},
-                   holds=("proofnet-test",), role="target", description="original ProofNet (Lean 3) test split"),
+                   holds=("proofnet-test",), role="target", shots="proofnet-lean3-valid",
+                   description="original ProofNet (Lean 3) test split (186)"),
         SourceSpec(name="proofnet-lean3-valid", path="proofnet", files=("valid.jsonl",), kind="pair",
                    formal_lang="lean3", license="MIT",
                    fields={"id": "id", "informal": "nl_statement", "formal": "formal_statement", "split": "{__file__}"},
-                   holds=("proofnet-valid",), description="original ProofNet (Lean 3) valid split"),
+                   holds=("proofnet-valid",), description="original ProofNet (Lean 3) valid split (185)"),
         SourceSpec(name="proofnet-lean4", path="proofnet-lean4", kind="pair", formal_lang="lean4", license="MIT",
                    fields={"id": "name", "informal": "informal_stmt", "formal": "formal_statement"},
-                   clean=("before_proof",), holds=("proofnet-test", "proofnet-valid"), role="target",
+                   clean=("before_proof",), holds=("proofnet-test", "proofnet-valid"),
                    description="ProofNet Lean 4 port (374, no split field)"),
-        # --- other formal / parallel sources -------------------------------------------------
-        SourceSpec(name="minif2f-lean4", path="minif2f-lean4", kind="pair", formal_lang="lean4", license="MIT",
-                   fields={"id": "name", "informal": "informal_prefix",
-                           "formal": "{formal_statement}{formal_proof?}", "split": "split"},
-                   clean=("doc_comment",), role="target", description="miniF2F in Lean 4 (488 + 67 few-shot)"),
-        SourceSpec(name="minif2f-isabelle", path="minif2f-isabelle", kind="pair", formal_lang="isabelle",
-                   license="BSD-2-Clause-style",
-                   fields={"id": "problem_name", "informal": "informal_statement", "formal": "formal_statement",
-                           "split": "split"}, description="miniF2F in Isabelle with informal statements"),
+        # --- miniF2F: Lean 4 (DeepSeek) and Isabelle (Draft-Sketch-Prove) -----------------------
+        SourceSpec(name="minif2f", **_MINIF2F, files=("minif2f.jsonl",), where={"split": "test"},
+                   holds=("minif2f-test",), role="target", part_of="minif2f-lean4", shots="minif2f-valid",
+                   description="miniF2F Lean 4 test split (244), from minif2f-lean4"),
+        SourceSpec(name="minif2f-valid", **_MINIF2F, files=("minif2f.jsonl",), where={"split": "valid"},
+                   holds=("minif2f-valid",), part_of="minif2f-lean4",
+                   description="miniF2F Lean 4 valid split (244), from minif2f-lean4"),
+        SourceSpec(name="minif2f-lean4", **_MINIF2F, holds=("minif2f-test", "minif2f-valid"),
+                   description="miniF2F in Lean 4, both splits (488) + 67 valid problems with few-shot proofs"),
+        SourceSpec(name="minif2f-isabelle-test", **_MINIF2F_ISA, where={"split": "test"}, holds=("minif2f-test",),
+                   role="target", part_of="minif2f-isabelle", shots="minif2f-isabelle-valid",
+                   description="miniF2F Isabelle test split (243), from minif2f-isabelle"),
+        SourceSpec(name="minif2f-isabelle-valid", **_MINIF2F_ISA, where={"split": "valid"},
+                   holds=("minif2f-valid",), part_of="minif2f-isabelle",
+                   description="miniF2F Isabelle valid split (241), from minif2f-isabelle"),
+        SourceSpec(name="minif2f-isabelle", **_MINIF2F_ISA, holds=("minif2f-test", "minif2f-valid"),
+                   description="miniF2F in Isabelle with informal statements, both splits (488; 4 in neither)"),
         SourceSpec(name="dsp-isabelle-proofs", path="dsp-isabelle-proofs", kind="formal", formal_lang="isabelle",
                    license="BSD-2-Clause-style", fields={"id": "problem_name", "formal": "proof"},
-                   description="Draft-Sketch-Prove human Isabelle proofs"),
-        SourceSpec(name="putnambench-lean4", path="putnambench-lean4", kind="pair", formal_lang="lean4",
-                   license="MIT", fields={"id": "name", "informal": "informal_statement", "formal": "formal_statement"},
-                   description="PutnamBench in Lean 4"),
+                   holds=("minif2f-test", "minif2f-valid"),
+                   description="Draft-Sketch-Prove human Isabelle proofs of miniF2F problems (96 test, 104 valid)"),
+        # --- PutnamBench: Lean 4 (the target) and Isabelle -------------------------------------
+        SourceSpec(name="putnambench", **_PUTNAM, holds=("putnambench",), role="target", part_of="putnambench-lean4",
+                   shots="minif2f-valid", description="PutnamBench Lean 4 (644), from putnambench-lean4"),
+        SourceSpec(name="putnambench-lean4", **_PUTNAM, holds=("putnambench",), description="PutnamBench in Lean 4"),
         SourceSpec(name="putnambench-isabelle", path="putnambench-isabelle", kind="pair", formal_lang="isabelle",
                    license="Apache-2.0 (formal); informal by MAA permission",
                    fields={"id": "name", "informal": "informal_statement", "formal": "isabelle_statement"},
-                   description="PutnamBench in Isabelle"),
+                   holds=("putnambench",), role="target", shots="minif2f-isabelle-valid",
+                   description="PutnamBench in Isabelle (640)"),
         SourceSpec(name="forml4", path="forml4", kind="pair", formal_lang="lean4", license="CC-BY-4.0",
                    fields={"informal": "nl_problem", "formal": "formal", "split": "{__file__}"},
                    description="FormL4: Mathlib Lean 4 theorems with Gemini-written statements"),
@@ -185,6 +213,125 @@ BUILTIN: dict[str, SourceSpec] = {
                    description="Herald Mathlib statements with informal translations"),
     ]
 }
+
+
+# ----------------------------------------------------------------------------- item sets
+ITEM_SETS: dict[str, str] = {
+    "proofnet-test": "ProofNet test split: 186 undergraduate textbook exercises",
+    "proofnet-valid": "ProofNet valid split: 185 exercises",
+    "minif2f-test": "miniF2F test split: 244 olympiad problems",
+    "minif2f-valid": "miniF2F valid split: 244 olympiad problems",
+    "putnambench": "PutnamBench: Putnam competition problems 1962-2023 (644 in Lean 4, 640 in Isabelle)",
+}
+"""The eval item sets `holds` names. A source holding a set contains (some or all of) its problems, in any
+formal language; every source holding one of a target's sets is left out of that target's rankings."""
+
+
+@dataclass(frozen=True)
+class ItemOverlap:
+    """One problem that two item sets both contain, under each set's own id (the record id, or its
+    last `|`- or `_`-separated part: ProofNet's Lean 3 copy spells `exercise_2001_a5` `Putnam|exercise_2001_a5`)."""
+
+    set_a: str
+    id_a: str
+    set_b: str
+    id_b: str
+
+
+def _putnam(split: str, problems: str) -> tuple[ItemOverlap, ...]:
+    return tuple(ItemOverlap(f"proofnet-{split}", f"exercise_{p}", "putnambench", f"putnam_{p}")
+                 for p in problems.split())
+
+
+ITEM_OVERLAPS: tuple[ItemOverlap, ...] = (
+    # ProofNet's Putnam exercises are PutnamBench problems (checked on the shared data: same informal
+    # statement; exercise_2014_a5's informal text is cut to "Let" in proofnet-lean4-deepseek).
+    *_putnam("test", "1998_b6 1999_b4 2001_a5 2014_a5 2018_a5 2018_b4"),
+    *_putnam("valid", "1998_a3 2000_a2 2010_a4 2017_b3 2018_b2 2020_b5"),
+)
+"""Problems shared by two different item sets: `rank` notes them, `mix` removes them."""
+
+
+def id_matches(record_id: str, item_id: str) -> bool:
+    """Whether a record id names the item `item_id` (equal, or ending in `|item_id` / `_item_id`)."""
+    return record_id == item_id or record_id.endswith(("|" + item_id, "_" + item_id))
+
+
+def _spec(s: "str | SourceSpec") -> "SourceSpec":
+    return get(s) if isinstance(s, str) else s
+
+
+def item_overlaps(target: "str | SourceSpec", source: "str | SourceSpec") -> list[tuple[str, str]]:
+    """(target item id, source item id) for each problem of the target that `source` holds under another
+    item set (not counting the sets both hold: such a source is left out whole)."""
+    t, s = set(_spec(target).holds), set(_spec(source).holds)
+    out = []
+    for o in ITEM_OVERLAPS:
+        for (ta, ia), (sb, ib) in (((o.set_a, o.id_a), (o.set_b, o.id_b)), ((o.set_b, o.id_b), (o.set_a, o.id_a))):
+            if ta in t and sb in s and sb not in t:
+                out.append((ia, ib))
+    return sorted(set(out))
+
+
+def held_by(target: "str | SourceSpec", source: "str | SourceSpec") -> list[str]:
+    """The target's item sets that `source` holds (non-empty: leave `source` out of the target's rankings)."""
+    return sorted(set(_spec(target).holds) & set(_spec(source).holds))
+
+
+def overlap_notes(target: str, sources: list[str]) -> list[str]:
+    """A note for each source that holds the target's items (passed with --source), or some of its problems
+    under another item set."""
+    notes = []
+    for name in sources:
+        held = held_by(target, name)
+        if held:
+            notes.append(f"{name} holds {target}'s own items ({', '.join(held)}): its alignment is inflated, and "
+                         "`curate mix` removes the copies")
+        pairs = item_overlaps(target, name)
+        if pairs:
+            notes.append(f"{name} holds {len(pairs)} of {target}'s problems under other ids "
+                         f"({', '.join(b for _, b in pairs)}); `curate mix` removes them")
+    return notes
+
+
+def drop_parts(chosen: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """Leave out entries whose whole (`part_of`) is also chosen: (kept, excluded with why)."""
+    kept, excluded = [], []
+    for name in chosen:
+        whole = get(name).part_of
+        if whole is not None and whole in chosen:
+            excluded.append({"source": name, "reason": f"part of {whole}, which is ranked whole"})
+        else:
+            kept.append(name)
+    return kept, excluded
+
+
+def targets() -> list[SourceSpec]:
+    """Entries with role "target", built-in first, then registered datasets declared as targets."""
+    return [s for s in all_specs().values() if s.role == "target"]
+
+
+def holders(item_set: str) -> list[str]:
+    """Names of every entry that holds `item_set`."""
+    return [name for name, s in all_specs().items() if item_set in s.holds]
+
+
+def check_holds(holds: "tuple[str, ...] | list[str]") -> tuple[str, ...]:
+    """Validate item-set names given by a user (`curate ingest --holds`): a known item set, or a target's name
+    (meaning the sets that target holds)."""
+    out: list[str] = []
+    for name in holds:
+        if name in ITEM_SETS:
+            out.append(name)
+            continue
+        spec = all_specs().get(name)
+        if spec is not None and spec.holds:
+            out += spec.holds
+            continue
+        close = difflib.get_close_matches(name, [*ITEM_SETS, *(s.name for s in targets())], n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; item sets: {', '.join(ITEM_SETS)}"
+        raise CurateError(f"unknown item set {name!r} for --holds{hint}")
+    return tuple(dict.fromkeys(out))
 
 
 def registry_path() -> Path:

@@ -79,3 +79,186 @@ def test_proofnet_splits():
     assert not set(test["formal"]) & set(valid["formal"])  # ids repeat across textbooks; statements don't
     assert not test[0]["informal"].startswith("/--")
     assert len(load.load_source("proofnet-lean3")) == 186
+
+
+# ----------------------------------------------------------------------------- named targets
+TARGETS = {  # name: (items, formal language, the item set it holds); counts from the data's SOURCE.md files
+    "proofnet": (186, "lean4", "proofnet-test"),
+    "proofnet-lean3": (186, "lean3", "proofnet-test"),
+    "minif2f": (244, "lean4", "minif2f-test"),
+    "minif2f-isabelle-test": (243, "isabelle", "minif2f-test"),  # 4 of the 488 are in neither split
+    "putnambench": (644, "lean4", "putnambench"),
+    "putnambench-isabelle": (640, "isabelle", "putnambench"),
+}
+CANDIDATE_SPLITS = {"proofnet-valid": 185, "proofnet-lean3-valid": 185, "minif2f-valid": 244,
+                    "minif2f-isabelle-valid": 241}
+
+
+def test_every_named_target_is_a_target_entry_with_its_item_set():
+    local = {s.name for s in catalog.targets() if not s.is_hub}
+    assert local == set(TARGETS)
+    for name, (_, lang, item_set) in TARGETS.items():
+        spec = catalog.get(name)
+        assert spec.formal_lang == lang and spec.holds == (item_set,) and item_set in catalog.ITEM_SETS
+        assert spec.shots and not catalog.held_by(name, spec.shots), name  # bench's few-shot source is clean
+
+
+def test_every_holds_names_a_known_item_set():
+    for spec in catalog.BUILTIN.values():
+        assert set(spec.holds) <= set(catalog.ITEM_SETS), spec.name
+        if spec.part_of:
+            whole = catalog.get(spec.part_of)
+            assert set(spec.holds) <= set(whole.holds) and spec.path == whole.path, spec.name
+
+
+def test_who_holds_each_target():
+    assert set(catalog.holders("minif2f-test")) == {"minif2f", "minif2f-lean4", "minif2f-isabelle-test",
+                                                    "minif2f-isabelle", "dsp-isabelle-proofs"}
+    assert set(catalog.holders("putnambench")) == {"putnambench", "putnambench-lean4", "putnambench-isabelle"}
+    assert "minif2f-valid" not in catalog.holders("minif2f-test")
+
+
+def test_item_overlaps_go_both_ways_and_skip_sources_left_out_whole():
+    pn = catalog.item_overlaps("proofnet", "putnambench-lean4")
+    assert len(pn) == 6 and ("exercise_2001_a5", "putnam_2001_a5") in pn
+    back = catalog.item_overlaps("putnambench", "proofnet-lean4-deepseek")  # test and valid splits
+    assert len(back) == 12 and ("putnam_2010_a4", "exercise_2010_a4") in back
+    assert len(catalog.item_overlaps("putnambench", "proofnet-valid")) == 6
+    assert catalog.item_overlaps("proofnet", "proofnet-lean3") == []  # same item set: left out whole instead
+    assert catalog.item_overlaps("minif2f", "putnambench-lean4") == []
+    assert catalog.id_matches("Putnam|exercise_2001_a5", "exercise_2001_a5")
+    assert catalog.id_matches("Putnam_exercise_2001_a5", "exercise_2001_a5")
+    assert not catalog.id_matches("exercise_2001_a55", "exercise_2001_a5")
+
+
+def test_drop_parts_keeps_the_whole_only_when_both_are_chosen():
+    kept, excluded = catalog.drop_parts(["minif2f-valid", "minif2f-lean4", "proofnet-valid", "gsm8k"])
+    assert kept == ["minif2f-lean4", "proofnet-valid", "gsm8k"]
+    assert excluded == [{"source": "minif2f-valid", "reason": "part of minif2f-lean4, which is ranked whole"}]
+
+
+def test_holds_check_accepts_item_sets_and_target_names(isolated_cache):
+    assert catalog.check_holds(["minif2f"]) == ("minif2f-test",)
+    assert catalog.check_holds(["putnambench", "proofnet-test"]) == ("putnambench", "proofnet-test")
+    with pytest.raises(CurateError, match="unknown item set 'minif2'.*did you mean"):
+        catalog.check_holds(["minif2"])
+    with pytest.raises(CurateError, match="unknown item set"):
+        catalog.check_holds(["gsm8k"])  # a source that holds nothing is not an item set
+
+
+def test_registered_source_declaring_holds_is_left_out_and_can_be_a_target(isolated_cache, tmp_path):
+    from curate.rank import candidate_sources
+
+    catalog.register(SourceSpec(name="mine", kind="formal", license="x", path=str(tmp_path),
+                                holds=catalog.check_holds(["minif2f"])))
+    assert "mine" in catalog.holders("minif2f-test")
+    _, excluded = candidate_sources("minif2f")
+    assert {"source": "mine", "reason": "holds the target's own items (minif2f-test)"} in excluded
+    assert catalog.get("mine").holds == ("minif2f-test",)  # survives the JSON round trip
+    assert catalog.overlap_notes("minif2f", ["mine"])[0].startswith("mine holds minif2f's own items")
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_named_target_loads_with_its_exact_item_count(name):
+    items, lang, _ = TARGETS[name]
+    ds = load.load_source(name)
+    assert len(ds) == items and len(set(ds["id"])) == items
+    assert set(ds["formal_lang"]) == {lang}
+    assert all(r["informal"] and r["formal"] for r in ds)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", sorted(CANDIDATE_SPLITS))
+def test_candidate_split_counts(name):
+    assert len(load.load_source(name)) == CANDIDATE_SPLITS[name]
+
+
+@pytest.mark.shared_data
+def test_minif2f_splits_are_disjoint_and_the_few_shot_items_are_valid_problems():
+    test, valid, whole = (load.load_source(n) for n in ("minif2f", "minif2f-valid", "minif2f-lean4"))
+    assert not set(test["id"]) & set(valid["id"]) and len(whole) == 555
+    assert {i.split("#")[0] for i in whole["id"] if "#" in i} <= set(valid["id"])  # the 67 repeat valid names
+    assert sum("#" in i for i in whole["id"]) == 67
+    assert set(load.load_source("minif2f-isabelle-test")["split"]) == {"test"}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("target,left_out", [
+    ("proofnet", {"proofnet-lean4-deepseek", "proofnet-lean3", "proofnet-lean4"}),
+    ("minif2f", {"minif2f-lean4", "minif2f-isabelle", "minif2f-isabelle-test", "dsp-isabelle-proofs"}),
+    ("minif2f-isabelle-test", {"minif2f", "minif2f-lean4", "minif2f-isabelle", "dsp-isabelle-proofs"}),
+    ("putnambench", {"putnambench-lean4", "putnambench-isabelle"}),
+    ("putnambench-isabelle", {"putnambench", "putnambench-lean4"}),
+    ("proofnet-lean3", {"proofnet", "proofnet-lean4-deepseek", "proofnet-lean4"}),
+])
+def test_rank_leaves_out_every_source_holding_the_target_with_a_note(target, left_out):
+    from curate.rank import candidate_sources
+
+    chosen, excluded = candidate_sources(target)
+    held = {e["source"] for e in excluded
+            if e["reason"].startswith("holds the target's own items") and not catalog.get(e["source"]).is_hub}
+    assert held == left_out
+    assert not held & set(chosen) and target not in chosen
+    assert all(not catalog.held_by(target, c) for c in chosen)
+    for e in excluded:
+        if e["source"] in held:
+            assert catalog.get(target).holds[0] in e["reason"]
+
+
+@pytest.mark.shared_data
+def test_default_proofnet_candidates_unchanged_by_the_new_split_entries():
+    from curate.rank import candidate_sources
+
+    chosen, _ = candidate_sources("proofnet")
+    assert chosen == ["proofnet-valid", "proofnet-lean3-valid", "minif2f-lean4", "minif2f-isabelle",
+                      "dsp-isabelle-proofs", "putnambench-lean4", "putnambench-isabelle", "forml4",
+                      "mathlib3-codex-informal", "gsm8k", "math", "humaneval", "gpteacher-codegen",
+                      "gpteacher-roleplay", "self-instruct-human"]
+
+
+@pytest.mark.shared_data
+def test_proofnet_putnam_overlaps_name_real_records_with_the_same_problem():
+    """Each listed overlap resolves to exactly one record on both sides, in every built-in source holding the
+    sets, and the two informal statements are the same problem (mostly identical words)."""
+    from curate.mix.text import tokens
+
+    putnam = {r["id"]: r for r in load.load_source("putnambench-lean4")}
+    for o in catalog.ITEM_OVERLAPS:
+        for name in catalog.holders(o.set_a):
+            if catalog.get(name).is_hub:
+                continue
+            ids = [i for i in load.load_source(name)["id"] if catalog.id_matches(i, o.id_a)]
+            assert len(ids) == 1, (name, o.id_a, ids)
+        lean3 = "proofnet-lean3" if o.set_a == "proofnet-test" else "proofnet-lean3-valid"
+        a = next(r for r in load.load_source(lean3) if catalog.id_matches(r["id"], o.id_a))
+        b = putnam[o.id_b]
+        wa, wb = set(tokens(a["informal"])), set(tokens(b["informal"]))
+        if len(wa) < 3:  # ProofNet cut exercise_2014_a5's statement to "Let"; its formal side is the problem
+            assert o.id_a == "exercise_2014_a5" and "coprime" in a["formal"].lower() and "coprime" in b["formal"].lower()
+            continue
+        assert len(wa & wb) / len(wa | wb) > 0.4, o
+
+
+@pytest.mark.shared_data
+def test_rank_notes_item_level_overlaps(monkeypatch):
+    from curate import rank as rank_mod
+
+    notes = catalog.overlap_notes("proofnet", ["putnambench-lean4", "gsm8k"])
+    assert len(notes) == 1 and "putnambench-lean4 holds 6 of proofnet's problems" in notes[0]
+    assert "putnam_2014_a5" in notes[0]
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    original = catalog.overlap_notes
+
+    def record(target, names):
+        seen["notes"] = original(target, names)
+        raise Stop  # the notes are all this test needs; stop before any metric work
+
+    monkeypatch.setattr(rank_mod.catalog, "overlap_notes", record)
+    with pytest.raises(Stop):
+        rank_mod.rank(rank_mod.RankConfig(target="proofnet", metrics=["ngram"]))
+    assert any("putnambench-isabelle holds 6" in n for n in seen["notes"])
