@@ -37,7 +37,7 @@ class MixConfig:
     budget: int = 0
     """Token budget of the output, counted with `tokenizer` on each record's rendered text."""
     strategy: str = "top-k"
-    """top-k | proportional | select | random (see `curate.mix.strategies`)."""
+    """top-k | proportional | select | random | gzip | task2vec | task2vec-pre | hybrid (see `curate.mix.strategies`)."""
     out: Path = Path("mix")
     """Output folder (replaced if it holds an earlier mix; refused if it holds anything else)."""
     seed: int = 0
@@ -196,8 +196,8 @@ def build_mix(config: MixConfig) -> MixResult:
         else:
             ranking_in = config.ranking
         ranking, ranking_sha = load_ranking(ranking_in)
-        manifest, rows, removed = _build(config, ranking, ranking_sha, notes)
-        _write(tmp, rows, removed, manifest, ranking)
+        manifest, rows, removed, scores = _build(config, ranking, ranking_sha, notes)
+        _write(tmp, rows, removed, manifest, ranking, scores)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -280,6 +280,11 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         text=lambda c: render(datasets[c.source][c.index]),
         target_texts=lambda: load.texts(load.load_source(ranking["target"])))
     selection = st.choose(config.strategy, pool, ctx)
+    scores = None
+    if selection.scores:  # per-record scores of every candidate, for scores.parquet (curate.select.audit)
+        from curate.select import audit
+        scores = (audit.score_rows(pool, selection.scores, selection.taken,
+                                   lambda c: datasets[c.source][c.index]["id"]), list(selection.scores))
     taken, skipped = selection.taken, selection.skipped
     if selection.weights is not None:
         for name, w in selection.weights.items():
@@ -320,11 +325,12 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         "notes": notes,
         "versions": versions(),
     }
-    return manifest, rows, removed
+    return manifest, rows, removed, scores
 
 
 # ----------------------------------------------------------------------------- output
-def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ranking: dict) -> None:
+def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ranking: dict,
+           scores: tuple[list[dict], list[str]] | None = None) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -340,6 +346,9 @@ def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ran
     with open(tmp / "removed.jsonl", "w", encoding="utf-8", newline="\n") as fh:
         for r in removed:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if scores is not None:
+        from curate.select.audit import write_scores
+        write_scores(tmp / "scores.parquet", *scores)
     (tmp / "ranking.json").write_text(json.dumps(ranking, indent=2, ensure_ascii=False, default=str) + "\n",
                                       encoding="utf-8")
     manifest["files"] = {name: hashlib.sha256((tmp / name).read_bytes()).hexdigest()

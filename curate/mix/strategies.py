@@ -14,6 +14,17 @@ than the smallest record left unused.
   log p_raw(f), both feature distributions add-one smoothed (p_raw from the whole candidate pool);
   best score first.
 - random: the pooled records of all sources in a seeded uniform random order (the baseline).
+
+Example-level strategies (records scored against the target by a `curate.select` RecordScorer, over
+the pooled records of all sources or the k best; best score first, near copies of records already
+taken deferred, `SelectContext.diversity`):
+- gzip: 1 − mean NCD of the record to target items (ZIP-FIT-like).
+- task2vec: the record's own exact head-Fisher embedding vs the target's batch embeddings (the
+  ranking's distance). About an hour over the whole shared pool on a 2-core CPU.
+- task2vec-pre: n-gram importance over every record, then Task2Vec re-scores the best
+  `prefilter_keep` (default 2,048); re-scored records first by their Task2Vec score.
+- hybrid: source shares as `proportional` (softmax of the ranking's alignments), records within a
+  source by their own score (`SelectContext.scorer`, default n-gram importance).
 """
 
 from __future__ import annotations
@@ -21,13 +32,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from curate.errors import CurateError
 
-STRATEGIES = ("top-k", "proportional", "select", "random")
+STRATEGIES = ("top-k", "proportional", "select", "random", "gzip", "task2vec", "task2vec-pre", "hybrid")
+RECORD_STRATEGIES = ("select", "gzip", "task2vec", "task2vec-pre", "hybrid")
 DEFAULT_K = 3
 OVER_BUDGET, OVER_CAP = "over_budget", "over_cap"
 
@@ -41,7 +53,7 @@ class Candidate:
     """Row index in the source dataset."""
     tokens: int
     score: float | None = None
-    """The `select` strategy's importance score (None for other strategies)."""
+    """The record-scoring strategies' ordering score (None for other strategies)."""
 
 
 def check_strategy(name: str) -> str:
@@ -54,7 +66,7 @@ def participating(strategy: str, ranked: Sequence[str], k: int | None) -> list[s
     """The sources a strategy draws from (ranked = source names best first)."""
     if strategy == "top-k":
         return list(ranked[: k or DEFAULT_K])
-    if strategy in ("proportional", "select") and k:
+    if (strategy == "proportional" or strategy in RECORD_STRATEGIES) and k:
         return list(ranked[:k])
     return list(ranked)
 
@@ -114,33 +126,17 @@ def random_order(pool: list[Candidate], seed: int) -> list[Candidate]:
     return [pool[i] for i in perm]
 
 
-def importance_scores(pool_texts: list[str], target_texts: list[str], n_buckets: int = 10_000,
-                      chunk: int = 512) -> np.ndarray:
-    """Per-record mean log importance weight log p_target(f) - log p_raw(f) over its hashed features."""
-    from curate.metrics.ngram import hashed_features
-
-    def feats(texts: list[str]):
-        for i in range(0, len(texts), chunk):
-            yield hashed_features(texts[i:i + chunk], n_buckets=n_buckets, dtype=np.float64)
-
-    tgt = sum((f.sum(axis=0) for f in feats(target_texts)), np.zeros(n_buckets))
-    raw = np.zeros(n_buckets)
-    for f in feats(pool_texts):
-        raw += f.sum(axis=0)
-    log_ratio = np.log((tgt + 1) / (tgt.sum() + n_buckets)) - np.log((raw + 1) / (raw.sum() + n_buckets))
-    scores = []
-    for f in feats(pool_texts):
-        n = f.sum(axis=1)
-        scores.append((f @ log_ratio) / np.maximum(n, 1))
-    return np.concatenate(scores) if scores else np.zeros(0)
+from curate.select.ngram import importance_scores  # noqa: E402  (kept importable from here)
 
 
 def select_order(pool: list[Candidate], scores: np.ndarray) -> list[Candidate]:
     """Best score first; ties keep pool order (rank order, then record order)."""
+    from curate.select import best_first
+
     for c, s in zip(pool, scores):
-        c.score = round(float(s), 6)
-    order = sorted(range(len(pool)), key=lambda i: (-pool[i].score, i))
-    return [pool[i] for i in order]
+        c.score = None if math.isnan(float(s)) else round(float(s), 6)
+    rounded = np.array([np.nan if c.score is None else c.score for c in pool])
+    return [pool[i] for i in best_first(rounded)]
 
 
 # ----------------------------------------------------------------------------- one entry point
@@ -161,6 +157,17 @@ class SelectContext:
     """A candidate's rendered text (needed by record-scoring strategies)."""
     target_texts: Callable[[], list[str]] | None = None
     """The target's rendered texts, loaded on first call (needed by record-scoring strategies)."""
+    scorer: str = "ngram"
+    """hybrid: the record scorer that orders records within a source (ngram | gzip | task2vec | task2vec-pre)."""
+    prefilter_keep: int = 2048
+    """task2vec-pre: records the n-gram pre-filter passes on to Task2Vec."""
+    diversity: float = 0.7
+    """gzip, task2vec, task2vec-pre, hybrid: a record whose hashed n-gram cosine similarity to a record
+    already taken reaches this is deferred behind all others (1.0 = off; `select` never defers)."""
+    scorer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Config fields per record scorer name (e.g. {"task2vec": {"device": "cuda"}})."""
+    scorers: dict[str, Any] = field(default_factory=dict)
+    """Ready RecordScorer instances by name, used instead of building them (tests, shared probes)."""
 
 
 @dataclass
@@ -170,9 +177,35 @@ class Selection:
     skipped: list[tuple[Candidate, str]]
     """Candidates left out, with the reason (over_budget / over_cap)."""
     weights: dict[str, float] | None = None
-    """proportional: each source's share of the budget."""
+    """proportional, hybrid: each source's share of the budget."""
     scores: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per-record scores over the whole pool (pool order), by scorer name, for auditing."""
+    """Per-record scores over the whole pool (pool order), by scorer name, for auditing (scores.parquet)."""
+    deferred: int = 0
+    """Records moved behind the others as near copies of records already taken (diversity)."""
+
+
+def record_scorer(name: str, ctx: SelectContext):
+    """The RecordScorer a record strategy uses (`ctx.scorers` first, then built from `ctx.scorer_options`)."""
+    from curate import select
+
+    if name in ctx.scorers:
+        return ctx.scorers[name]
+    if name == "task2vec-pre":
+        return select.PrefilterScorer(record_scorer("ngram", ctx), record_scorer("task2vec", ctx), ctx.prefilter_keep)
+    opts = dict(ctx.scorer_options.get(name, {}))
+    if name == "ngram":
+        opts.setdefault("n_buckets", ctx.n_buckets)
+    if name in ("gzip", "task2vec"):
+        opts.setdefault("seed", ctx.seed)
+    return select.make_scorer(name, **opts)
+
+
+def _diverse(order: list[int], texts: list[str], pool: list[Candidate], ctx: SelectContext,
+             wanted: int) -> tuple[list[int], int]:
+    from curate.select import diverse_order
+
+    new, deferred = diverse_order(order, texts, [c.tokens for c in pool], wanted, ctx.diversity, ctx.n_buckets)
+    return new, len(deferred)
 
 
 def choose(strategy: str, pool: list[Candidate], ctx: SelectContext) -> Selection:
@@ -189,9 +222,32 @@ def choose(strategy: str, pool: list[Candidate], ctx: SelectContext) -> Selectio
     if strategy == "random":
         taken, skipped = fill({"pool": random_order(pool, ctx.seed)}, ctx.budget, ctx.caps, in_order)
         return Selection(taken, skipped)
-    # select
     if ctx.text is None or ctx.target_texts is None:
         raise CurateError(f"strategy {strategy} needs record texts and the target's texts")
-    scores = importance_scores([ctx.text(c) for c in pool], ctx.target_texts(), ctx.n_buckets)
-    taken, skipped = fill({"pool": select_order(pool, scores)}, ctx.budget, ctx.caps, in_order)
-    return Selection(taken, skipped, scores={"ngram": scores})
+    texts = [ctx.text(c) for c in pool]
+    if strategy == "select":  # today's DSIR-style selection, unchanged: no diversity step
+        scores = importance_scores(texts, ctx.target_texts(), ctx.n_buckets)
+        taken, skipped = fill({"pool": select_order(pool, scores)}, ctx.budget, ctx.caps, in_order)
+        return Selection(taken, skipped, scores={"ngram": scores})
+    name = ctx.scorer if strategy == "hybrid" else strategy
+    order, scores = record_scorer(name, ctx).rank(texts, ctx.target_texts())
+    primary = scores.get("task2vec" if name == "task2vec-pre" else name)
+    rank_of = np.empty(len(pool))
+    rank_of[order] = np.arange(len(pool))
+    for c, v in zip(pool, primary if primary is not None else [math.nan] * len(pool)):
+        c.score = None if math.isnan(float(v)) else round(float(v), 6)
+    if strategy == "hybrid":
+        weights = softmax_weights({n: ctx.alignments[n] for n in ctx.ranked}, ctx.temperature)
+        deferred = 0
+        queues = {}
+        for src in ctx.ranked:
+            members = sorted((i for i, c in enumerate(pool) if c.source == src), key=lambda i: rank_of[i])
+            wanted = int(math.ceil(weights[src] * ctx.budget))
+            members, d = _diverse(members, texts, pool, ctx, wanted)
+            deferred += d
+            queues[src] = [pool[i] for i in members]
+        taken, skipped = fill(queues, ctx.budget, ctx.caps, proportional_pick(weights))
+        return Selection(taken, skipped, weights=weights, scores=scores, deferred=deferred)
+    order, deferred = _diverse(order, texts, pool, ctx, ctx.budget)
+    taken, skipped = fill({"pool": [pool[i] for i in order]}, ctx.budget, ctx.caps, in_order)
+    return Selection(taken, skipped, scores=scores, deferred=deferred)
