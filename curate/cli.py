@@ -250,7 +250,7 @@ def rank(
             state["first"] = False
             progress.update(task, description=msg)
 
-        result = run_rank(config, options, on_step=on_step, steps=lambda n: progress.update(task, total=n))
+        result = run_rank(config, options, on_step=on_step, steps=lambda n: progress.update(task, total=n)).to_json()
         progress.advance(task)
     render_ranking(result)
     if json_path:

@@ -166,6 +166,45 @@ def resolve_device(device: str, who: str = "model"):
     return dev
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def pick_threads(requested: int | None = None) -> int:
+    """Threads for torch on the CPU: `requested`, else $CURATE_THREADS, else the cores that other
+    processes leave free by the 1-minute load average (less 1 for this running process; at least 1).
+    On a machine other jobs share, one thread per free core avoids the stalls seen with 2 threads on
+    2 loaded cores (benchmarks/RESULTS.md, "Ranking speed"); on an idle machine it is every core."""
+    if requested is None and os.environ.get("CURATE_THREADS", "").strip():
+        try:
+            requested = int(os.environ["CURATE_THREADS"])
+        except ValueError:
+            raise CurateError(f"CURATE_THREADS must be a whole number, got {os.environ['CURATE_THREADS']!r}") from None
+    if requested is not None:
+        if requested < 1:
+            raise CurateError(f"threads must be at least 1, got {requested}")
+        return requested
+    cores = available_cores()
+    try:
+        others = max(0.0, os.getloadavg()[0] - 1.0)
+    except (AttributeError, OSError):
+        others = 0.0
+    return max(1, min(cores, int(cores - others + 0.5)))
+
+
+def set_threads(requested: int | None = None) -> int:
+    """`torch.set_num_threads(pick_threads(requested))`; returns the number set."""
+    import torch
+
+    n = pick_threads(requested)
+    torch.set_num_threads(n)
+    return n
+
+
 def model_id(model: str) -> str:
     """A stable identifier for cache keys: built-in name + its source file, or the path / hub id."""
     if model in BUILTIN_MODELS:

@@ -90,7 +90,7 @@ def source_alignments(config: ConfirmConfig, sources: list[str], metric: str, ou
     if hit and hit.get("request") == want:
         return hit["ranking"]
     ranking = rank(RankConfig(target=config.target, sources=sources, metrics=[metric], seed=config.seed,
-                              probe=config.probe), {**options, "seed": config.seed})
+                              probe=config.probe), {**options, "seed": config.seed}).to_json()  # the dict until confirm reads the type
     _write(path, {"request": want, "ranking": ranking})
     return ranking
 

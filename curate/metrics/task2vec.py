@@ -20,15 +20,20 @@ Embeddings are normalised by the number of real tokens and cached per batch (`cu
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from curate import batching, coefficients, load, probe, tokens
+from curate import batching, coefficients, load, probe, progress, tokens
+from curate.artefacts import fingerprint_of
 from curate.cache import Cache
 from curate.errors import CurateError
 from curate.metrics.base import AlignmentMetric, Estimate, Prepared
+
+PRECISIONS = ("fp32", "bf16")
 
 CACHE_VERSION = 1
 
@@ -77,6 +82,13 @@ class Config:
     """Where the probe runs: 'auto' (the first CUDA GPU when there is one, else the CPU), 'cpu',
     'cuda' or 'cuda:N'. Embeddings agree across devices to float32 rounding (sampled labels are
     drawn on the CPU either way), so one cache serves both."""
+    precision: str = "fp32"
+    """The probe trunk's forward pass: 'fp32', or 'bf16' (autocast; the head Fisher, gradients and
+    every accumulator stay fp32). fp32 stays the default by measurement (benchmarks/RESULTS.md,
+    "Ranking speed"); bf16 embeddings are cached apart from fp32 ones."""
+    threads: int | None = None
+    """CPU threads for the probe (torch.set_num_threads); None = picked from the cores this process
+    may use and the load average, so a shared machine is not oversubscribed (`probe.pick_threads`)."""
 
 
 @dataclass
@@ -105,13 +117,24 @@ def _micro_batches(batch: batching.Batch, size: int):
         yield batch.input_ids[idx, :longest], batch.attention_mask[idx, :longest]
 
 
-def final_hidden(model, batch: batching.Batch, micro_batch: int = 8):
+def autocast(model, precision: str = "fp32"):
+    """The forward-pass context for `precision` on the model's device (nothing for fp32). One region
+    around all micro-batches, so the weights are cast once per batch."""
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    device = next(model.parameters()).device.type
+    return torch.autocast(device_type=device, dtype=torch.bfloat16)
+
+
+def final_hidden(model, batch: batching.Batch, micro_batch: int = 8, precision: str = "fp32"):
     """Final hidden states (after the last norm) of every real token, (T, d) fp32, and each token's
     next token id (-100 where the sequence ends), computed under no_grad."""
     import torch
 
     hs, nxt = [], []
-    with torch.no_grad():
+    with torch.no_grad(), autocast(model, precision):
         for ids, mask in _micro_batches(batch, micro_batch):
             h = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
             real = mask.bool()
@@ -172,9 +195,9 @@ def head_fisher_from_features(w, b, h, token_chunk: int = 1024):
 
 
 def head_embedding(model, batch: batching.Batch, epochs: int = 0, lr: float = 1e-3,
-                   micro_batch: int = 8, token_chunk: int = 1024):
-    """Head-scope embedding of one batch: (V,) fp32, per real token."""
-    h, nxt = final_hidden(model, batch, micro_batch)
+                   micro_batch: int = 8, token_chunk: int = 1024, precision: str = "fp32"):
+    """Head-scope embedding of one batch: (V,) fp32, per real token (the trunk runs at `precision`)."""
+    h, nxt = final_hidden(model, batch, micro_batch, precision)
     w, b = untied_head(model)
     w, b = finetune_head(w, b, h, nxt, epochs, lr, token_chunk)
     return head_fisher_from_features(w, b, h, token_chunk) / max(1, h.shape[0])
@@ -235,7 +258,7 @@ def per_sequence_row_sq(x, g, has_bias: bool = False):
 
 
 def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None, seed: int = 0,
-                   micro_batch: int = 8):
+                   micro_batch: int = 8, precision: str = "fp32"):
     """Body-scope embedding of one batch: per-output-row mean of the per-sequence squared gradients
     of the chosen blocks' Linear weights (and biases), labels sampled from the model, per real token."""
     import torch
@@ -280,7 +303,8 @@ def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None
         with torch.enable_grad():
             for ids, mask in _micro_batches(batch, micro_batch):
                 state["mask"] = mask.unsqueeze(-1).float()
-                logits = model(input_ids=ids, attention_mask=mask).logits
+                with autocast(model, precision):
+                    logits = model(input_ids=ids, attention_mask=mask).logits
                 real = mask.bool()
                 scored = logits[real].float()
                 labels = sample_labels(torch.softmax(scored.detach(), -1), gen)
@@ -297,7 +321,12 @@ def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None
 # ---------------------------------------------------------------------------- metric
 
 class Task2VecMetric(AlignmentMetric):
-    """Task2Vec alignment/diversity over K distinct batches per dataset, cached per batch."""
+    """Task2Vec alignment/diversity over K distinct batches per dataset, cached per batch.
+
+    Each missing batch is computed under a per-entry lock and published write-once (`Cache.compute`),
+    so concurrent runs on one cache compute it once and agree; an interrupt discards the batch in
+    flight and keeps every finished one. Progress: one `progress` task per dataset with a missing
+    batch (or, when `reporter` is set, advances on that shared task), with source and batch i/K."""
 
     name = "task2vec"
     Config = Config
@@ -314,13 +343,32 @@ class Task2VecMetric(AlignmentMetric):
                 raise CurateError(f"task2vec {fname} must be at least 1, got {getattr(c, fname)}")
         if c.head_epochs < 0:
             raise CurateError(f"task2vec head_epochs must be >= 0, got {c.head_epochs}")
+        if c.precision not in PRECISIONS:
+            raise CurateError(f"task2vec precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}")
+        if c.threads is not None and c.threads < 1:
+            raise CurateError(f"task2vec threads must be at least 1, got {c.threads}")
         self._model = None
-        self.device = probe.resolve_device(c.device, "task2vec")
+        self._device = None
+        if c.device != "auto":  # checked now; 'auto' is resolved on first use (no torch import before)
+            self._device = probe.resolve_device(c.device, "task2vec")
         self.cache = Cache("task2vec", enabled=c.use_cache)
+        self.token_cache = Cache("batch-tokens", enabled=c.use_cache)
+        self.reporter: progress.Task | None = None
+        """A shared progress task to advance per computed batch (set by `curate.rank`)."""
+        self.batch_seconds: list[float] = []
+        """Wall time of every batch computed by this instance (probe loading not included)."""
+
+    @property
+    def device(self):
+        if self._device is None:
+            self._device = probe.resolve_device(self.config.device, "task2vec")
+        return self._device
 
     def model(self):
         """The probe, loaded once per metric instance on first use."""
         if self._model is None:
+            if self.device.type == "cpu":
+                probe.set_threads(self.config.threads)
             self._model, _ = probe.load(self.config.probe)
             self._model.to(self.device).eval()
         return self._model
@@ -334,48 +382,114 @@ class Task2VecMetric(AlignmentMetric):
             key.update(head_epochs=c.head_epochs, head_lr=c.head_lr if c.head_epochs else None)
         else:
             key.update(layers=list(c.layers) if c.layers is not None else None)
+        if c.precision != "fp32":  # fp32 keys are those written before precision existed
+            key["precision"] = c.precision
         return key
 
-    def plan(self, records: int, seed: int) -> batching.BatchPlan:
+    def plan(self, records: int, seed: int, batches: int | None = None) -> batching.BatchPlan:
+        """The batches of a dataset of `records` records (`batches` overrides the config's K)."""
         c = self.config
+        k = batches or c.batches
         if c.whole_set:
             plan = batching.draw(records, 1, c.batches * c.batch_size, seed)
             plan.notes.append(f"whole-set variant: one batch of {plan.used} records; the alignment CI is "
                               "degenerate (a single pair) and diversity is undefined")
             return plan
-        return batching.draw(records, c.batches, c.batch_size, seed)
+        return batching.draw(records, k, c.batch_size, seed)
 
     def embed(self, batch: batching.Batch, seed: int):
         """One batch's Fisher embedding, (dim,) fp32 on the CPU."""
         c = self.config
         batch = batching.Batch(batch.input_ids.to(self.device), batch.attention_mask.to(self.device))
         if c.scope == "head":
-            vec = head_embedding(self.model(), batch, c.head_epochs, c.head_lr, c.micro_batch, c.token_chunk)
+            vec = head_embedding(self.model(), batch, c.head_epochs, c.head_lr, c.micro_batch, c.token_chunk,
+                                 c.precision)
         else:
-            vec = body_embedding(self.model(), batch, c.layers, seed, c.micro_batch)
-        return vec.cpu()
+            vec = body_embedding(self.model(), batch, c.layers, seed, c.micro_batch, c.precision)
+        return vec.float().cpu()
 
-    def prepare(self, name: str, dataset, seed: int) -> Prepared:
-        import torch
-
-        fp = load.fingerprint(dataset)
-        plan = self.plan(len(dataset), seed)
+    # -- the per-batch cache
+    def batch_keys(self, fingerprint: str, plan: batching.BatchPlan, seed: int) -> list[dict[str, Any]]:
         base = self.embedding_key()
-        keys = [{**base, "fingerprint": fp, "seed": seed, "batch": i, "rows": rows} for i, rows in enumerate(plan.rows)]
-        entries = [self.cache.get_tensor(k) for k in keys]
+        return [{**base, "fingerprint": fingerprint, "seed": seed, "batch": i, "rows": rows}
+                for i, rows in enumerate(plan.rows)]
+
+    def _read(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        """A cached batch as {"embedding": (dim,) float32 array, "tokens": int}; numpy entries first,
+        then those older versions wrote with torch (read only when such a file exists)."""
+        hit = self.cache.get(key, ".npz")
+        if hit is None and self.cache.enabled and self.cache.path(key, ".pt").exists():
+            hit = self.cache.get(key, ".pt")
+            if hit is not None:
+                hit = {"embedding": hit["embedding"].float().numpy(), "tokens": int(hit["tokens"])}
+        if hit is None:
+            return None
+        return {"embedding": np.asarray(hit["embedding"], dtype=np.float32), "tokens": int(hit["tokens"])}
+
+    def pending(self, dataset, seed: int, batches: int | None = None) -> int:
+        """How many batches `prepare` would have to compute (the rest are cached)."""
+        plan = self.plan(len(dataset), seed, batches)
+        return sum(self._read(k) is None for k in self.batch_keys(fingerprint_of(dataset), plan, seed))
+
+    def _sequences(self, dataset, fingerprint: str, plan: batching.BatchPlan, wanted: list[int]) -> dict[int, list]:
+        """Token ids of each wanted batch's records: cached per batch (by fingerprint, tokenizer,
+        max_length and rows), so recomputing embeddings (another precision, --no-cache) needs no
+        loading, rendering or tokenizing; otherwise rendered and tokenized in one call."""
+        c = self.config
+        keys = {i: {"v": 1, "fingerprint": fingerprint, "tokenizer": probe.model_id(c.probe),
+                    "max_length": c.max_length, "rows": plan.rows[i]} for i in wanted}
+        out: dict[int, list] = {}
+        for i in wanted:
+            hit = self.token_cache.get(keys[i], ".npz")
+            if hit is not None:
+                ids, lengths = hit["ids"].tolist(), hit["lengths"].tolist()
+                bounds = np.cumsum([0, *lengths])
+                out[i] = [ids[bounds[j]:bounds[j + 1]] for j in range(len(lengths))]
+        todo = [i for i in wanted if i not in out]
+        if todo:
+            tok = tokens.tokenizer_for(c.probe)
+            rows = [r for i in todo for r in plan.rows[i]]
+            with progress.task("task2vec: tokenizing", total=len(rows), unit="records"):
+                seqs = dict(zip(rows, batching.tokenize(load.texts(dataset.select(rows)), tok, c.max_length)))
+            for i in todo:
+                out[i] = [seqs[r] for r in plan.rows[i]]
+                flat = np.array([t for s in out[i] for t in s], dtype=np.int64)
+                self.token_cache.put(keys[i], {"ids": flat, "lengths": np.array([len(s) for s in out[i]])}, ".npz")
+        return out
+
+    def prepare(self, name: str, dataset, seed: int, batches: int | None = None) -> Prepared:
+        """Embed K distinct batches of `dataset` (`batches` overrides K; batch i is the same for any K
+        when the dataset holds K × batch_size records), reading what the cache has."""
+        fp = fingerprint_of(dataset)
+        plan = self.plan(len(dataset), seed, batches)
+        keys = self.batch_keys(fp, plan, seed)
+        entries = [self._read(k) for k in keys]
         missing = [i for i, e in enumerate(entries) if e is None]
         if missing:
-            tok = tokens.tokenizer_for(self.config.probe)
-            wanted = [r for i in missing for r in plan.rows[i]]
-            seqs = dict(zip(wanted, batching.tokenize(load.texts(dataset.select(wanted)), tok, self.config.max_length)))
-            for i in missing:  # each batch is written as soon as it is done: an interrupted run resumes
-                batch = batching.collate([seqs[r] for r in plan.rows[i]], batching.pad_id(tok))
-                vec = self.embed(batch, seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-                entries[i] = {"embedding": vec.float().contiguous(), "tokens": batch.tokens, "key": keys[i]}
-                self.cache.put_tensor(keys[i], entries[i])
-        matrix = torch.stack([e["embedding"] for e in entries]).numpy().astype(np.float32)
-        data = Embeddings(matrix=matrix, tokens=[int(e["tokens"]) for e in entries], rows=plan.rows, key=base)
+            seqs = self._sequences(dataset, fp, plan, missing)
+            pad = batching.pad_id(tokens.tokenizer_for(self.config.probe))
+            own = self.reporter is None
+            with (progress.task("task2vec: embedding", total=len(missing), unit="batches", source=name)
+                  if own else contextlib.nullcontext(self.reporter)) as task:
+                for i in missing:  # each batch is published as soon as it is done: an interrupt loses one
+                    entries[i] = self._read(keys[i]) or self._compute(keys[i], seqs[i], pad, seed, i)
+                    task.advance(source=name, batch=f"{i + 1}/{len(plan.rows)}")
+        matrix = np.stack([e["embedding"] for e in entries]).astype(np.float32)
+        data = Embeddings(matrix=matrix, tokens=[int(e["tokens"]) for e in entries], rows=plan.rows,
+                          key=self.embedding_key())
         return Prepared(name=name, fingerprint=fp, records=len(dataset), used=plan.used, data=data, notes=plan.notes)
+
+    def _compute(self, key: dict[str, Any], seqs: list, pad: int, seed: int, i: int) -> dict[str, Any]:
+        def run():
+            self.model()  # a first batch's time is the batch alone, not the probe load
+            t0 = time.perf_counter()
+            batch = batching.collate(seqs, pad)
+            vec = self.embed(batch, seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+            self.batch_seconds.append(time.perf_counter() - t0)
+            return {"embedding": vec.numpy().astype(np.float32), "tokens": np.array(batch.tokens)}
+
+        hit = self.cache.compute(key, run, ".npz")
+        return {"embedding": np.asarray(hit["embedding"], dtype=np.float32), "tokens": int(hit["tokens"])}
 
     def _check(self, *prepared: Prepared) -> None:
         widths = {p.data.matrix.shape[1] for p in prepared}

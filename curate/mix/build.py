@@ -212,7 +212,7 @@ def _rank(config: MixConfig) -> dict:
     tok_model = config.tokenizer if isinstance(config.tokenizer, str) else probe.DEFAULT_PROBE
     rconf = RankConfig(target=config.target, sources=config.sources, metrics=metrics.names(config.metric),
                        seed=config.seed, probe=tok_model)
-    return rank(rconf, {**config.metric_options, "seed": config.seed})
+    return rank(rconf, {**config.metric_options, "seed": config.seed}).to_json()  # a Ranking; the dict until the mix reads the type
 
 
 def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str]):

@@ -282,7 +282,7 @@ def test_real_probe_ranks_proofnet_valid_above_unrelated_sets(probe_path, isolat
     config = RankConfig(target="proofnet", sources=["proofnet-valid", "gsm8k", "gpteacher-roleplay",
                                                      "self-instruct-human"], probe=str(probe_path))
     options = {"batches": 2, "batch_size": 16, "max_length": 128, "n_boot": 500}
-    result = rank(config, options)
+    result = rank(config, options).to_json()
     by = {r["source"]: r for r in result["results"]}
     valid = by["proofnet-valid"]
     assert result["results"][0]["source"] == "proofnet-valid"
@@ -297,6 +297,6 @@ def test_real_probe_ranks_proofnet_valid_above_unrelated_sets(probe_path, isolat
         raise AssertionError("recomputed an embedding that is cached")
 
     monkeypatch.setattr(t2v.Task2VecMetric, "embed", no_compute)
-    again = rank(config, options)
+    again = rank(config, options).to_json()
     assert [(r["source"], r["alignment"]) for r in again["results"]] == \
         [(r["source"], r["alignment"]) for r in result["results"]]

@@ -1,0 +1,174 @@
+"""rank() end to end on tiny registered sources and a tiny probe: the typed result, rows reported as
+they finish, interrupts, a cached rerun that loads nothing, adaptive batches, progress events."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tinymodels import char_tokenizer, tiny_llama
+from curate import artefacts, catalog, load, probe, progress, tokens
+from curate.catalog import SourceSpec
+from curate.metrics import task2vec as t2v
+from curate.rank import RankConfig, rank
+from curate.types import Ranking
+
+WORDS = {"lean": ["theorem", "lemma", ":=", "by", "simp", "nat", "ring", "x", "+", "="],
+         "lean2": ["theorem", "lemma", ":=", "by", "omega", "int", "linarith", "y", "*", "<"],
+         "chat": ["hello", "please", "write", "a", "story", "about", "my", "dog", "thanks", "you"],
+         "cook": ["bake", "the", "bread", "for", "ten", "minutes", "add", "salt", "and", "butter"]}
+OPTIONS = {"batches": 4, "batch_size": 4, "max_length": 32, "n_boot": 200}
+
+
+def write_source(root, name: str, n: int = 24, seed: int = 0) -> None:
+    rng = np.random.default_rng([seed, len(name)])
+    words = WORDS[name.split("-")[0]]
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "data.jsonl", "w") as fh:
+        for i in range(n):
+            fh.write(json.dumps({"id": f"{name}{i}", "text": " ".join(rng.choice(words, size=rng.integers(3, 20)))}) + "\n")
+    catalog.register(SourceSpec(name=name, kind="text", license="MIT", path=str(folder),
+                                fields={"id": "id", "informal": "text"}))
+
+
+@pytest.fixture()
+def world(tmp_path, isolated_cache):
+    """Four registered sources (a target and three candidates) and a tiny saved probe."""
+    for name in ("lean-target", "lean2", "chat", "cook"):
+        write_source(tmp_path / "data", name, seed=1)
+    path = tmp_path / "probe"
+    tok = char_tokenizer(save_dir=path)
+    tiny_llama(vocab_size=len(tok), pad_token_id=tok.pad_token_id).save_pretrained(path)
+    return RankConfig(target="lean-target", sources=["lean2", "chat", "cook"], probe=str(path))
+
+
+def numbers(r: Ranking) -> list[tuple]:
+    return [(x.source, x.rank, x.alignment, x.ci_low, x.ci_high, x.diversity, x.records, x.tokens) for x in r.results]
+
+
+def test_rank_returns_a_typed_ranking_and_reports_each_finished_row(world):
+    seen: list[Ranking] = []
+    result = rank(world, OPTIONS, on_row=seen.append)
+    assert isinstance(result, Ranking) and result.complete and sorted(result.sources) == ["chat", "cook", "lean2"]
+    assert [len(p.results) for p in seen] == [1, 2, 3, 3]  # a row as each source finishes, then the end
+    assert [p.complete for p in seen] == [False, False, False, True]
+    assert seen[-1].to_json() == result.to_json()
+    for partial in seen[:-1]:  # each partial ranking is a valid ranking file on its own
+        assert Ranking.from_json(json.loads(json.dumps(partial.to_json()))).complete is False
+    assert result.results[0].source == "lean2"  # the other Lean-like source is the most aligned
+    assert all(r.tokens and r.records == 24 for r in result.results)
+    data = result.to_json()
+    assert data["complete"] is True and data["results"][0]["alignments"]["task2vec"]["pairs"] == 16
+    assert "batches" not in data["results"][0]["alignments"]["task2vec"]  # fixed K: not reported
+
+
+def test_cached_rerun_loads_no_data_no_tokenizer_and_no_model(world, monkeypatch):
+    first = rank(world, OPTIONS)
+
+    def forbidden(*_a, **_k):
+        raise AssertionError("a cached ranking loaded something")
+
+    for mod, attr in ((probe, "load"), (load, "load_source"), (load, "load_with_report"), (load, "fingerprint"),
+                      (tokens, "tokenizer_for"), (t2v.Task2VecMetric, "embed")):
+        monkeypatch.setattr(mod, attr, forbidden)
+    again = rank(world, OPTIONS)
+    assert numbers(again) == numbers(first)
+
+
+def test_changed_source_files_are_read_again(world, tmp_path):
+    before = artefacts.facts("chat", world.probe)
+    write_source(tmp_path / "data", "chat", n=30, seed=2)
+    after = artefacts.facts("chat", world.probe)
+    assert after.records == 30 and after.fingerprint != before.fingerprint
+
+
+def test_interrupt_keeps_the_partial_ranking_and_a_rerun_gives_the_uninterrupted_numbers(world, monkeypatch,
+                                                                                          tmp_path):
+    from curate import settings
+
+    uninterrupted = rank(world, OPTIONS)
+    registrations = catalog.registry_path().read_text()
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache2"))  # a fresh cache, same registrations
+    settings._overrides.pop("cache_dir", None)
+    (tmp_path / "cache2").mkdir()
+    (tmp_path / "cache2" / "sources.json").write_text(registrations)
+    real, calls = t2v.Task2VecMetric.embed, {"n": 0}
+
+    def flaky(self, batch, seed):
+        calls["n"] += 1
+        if calls["n"] == 4 + 4 + 2:  # target, the first source, half of the second
+            raise KeyboardInterrupt
+        return real(self, batch, seed)
+
+    monkeypatch.setattr(t2v.Task2VecMetric, "embed", flaky)
+    with pytest.raises(KeyboardInterrupt) as info:
+        rank(world, OPTIONS)
+    partial = info.value.ranking
+    assert partial.complete is False and partial.sources == [world.sources[0]]
+    cached = list((tmp_path / "cache2" / "task2vec").glob("*/*.npz"))
+    assert len(cached) == 4 + 4 + 1  # finished batches kept; the one in flight was discarded
+    resumed = rank(world, OPTIONS)
+    assert calls["n"] == 10 + (16 - 9)  # the rerun computed only the 7 missing batches
+    assert numbers(resumed) == numbers(uninterrupted)
+
+
+def test_adaptive_batches_grow_only_where_cis_overlap(world):
+    world.adaptive = True
+    result = rank(world, OPTIONS)
+    used = {r.source: r.alignments["task2vec"].batches for r in result.results}
+    assert set(used.values()) <= {2, 4}
+    rows = result.results
+    for i, r in enumerate(rows):  # the stopping rule: no source below the maximum overlaps a neighbour
+        if used[r.source] < OPTIONS["batches"]:
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(rows):
+                    o = rows[j]
+                    assert r.ci_low > o.ci_high or r.ci_high < o.ci_low
+    assert all(r.alignments["task2vec"].pairs == used[r.source] * OPTIONS["batches"] for r in rows)
+
+
+def test_adaptive_needs_two_start_batches(world):
+    from curate.errors import CurateError
+
+    world.adaptive, world.start_batches = True, 1
+    with pytest.raises(CurateError, match="at least 2"):
+        rank(world, OPTIONS)
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def start(self, task):
+        self.events.append(("start", task.step, task.total))
+
+    def advance(self, task):
+        self.events.append(("advance", task.step, task.done, dict(task.detail)))
+
+    def end(self, task):
+        self.events.append(("end", task.step, task.done))
+
+    def note(self, msg):
+        self.events.append(("note", msg))
+
+
+def test_progress_per_batch_with_source_batch_and_expected_time(world):
+    rec = Recorder()
+    with progress.use(rec):
+        rank(world, OPTIONS)
+    starts = {e[1]: e[2] for e in rec.events if e[0] == "start"}
+    assert starts["task2vec: batches"] == 16  # 4 datasets × 4 batches, none cached
+    adv = [e for e in rec.events if e[0] == "advance" and e[1] == "task2vec: batches"]
+    assert len(adv) == 16 and adv[-1][2] == 16
+    assert {e[3]["source"] for e in adv} == {"lean-target", "lean2", "chat", "cook"}
+    assert adv[5][3]["batch"] == "2/4" and "eta_s" in adv[5][3]
+    notes = [e[1] for e in rec.events if e[0] == "note"]
+    assert any("16 batches to embed" in n for n in notes)
+    assert any("first batch took" in n and "15 more" in n for n in notes)
+    rec2 = Recorder()
+    with progress.use(rec2):
+        rank(world, OPTIONS)  # all cached: nothing to embed, no batch events
+    assert not [e for e in rec2.events if e[0] == "advance" and e[1] == "task2vec: batches"]
