@@ -90,7 +90,9 @@ def source_alignments(config: ConfirmConfig, sources: list[str], metric: str, ou
     if hit and hit.get("request") == want:
         return hit["ranking"]
     ranking = rank(RankConfig(target=config.target, sources=sources, metrics=[metric], seed=config.seed,
-                              probe=config.probe), {**options, "seed": config.seed}).to_json()  # the dict until confirm reads the type
+                              probe=config.probe), {**options, "seed": config.seed})
+    if hasattr(ranking, "to_json"):  # a typed Ranking (curate.types); this module works on its JSON dict
+        ranking = ranking.to_json()
     _write(path, {"request": want, "ranking": ranking})
     return ranking
 
@@ -185,33 +187,107 @@ def correlations(rows: list[dict], metrics: list[str]) -> dict[str, dict[str, fl
         pts = [(r["alignments"][m]["alignment"], r["eval_ce_after"]) for r in rows
                if r["role"] == "source" and m in r["alignments"]]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        r = pearson(xs, ys)
-        out[m] = {"pearson": r, "r2": r * r, "spearman": spearman(xs, ys), "n": len(pts)}
+        r, rho = _finite(pearson(xs, ys)), _finite(spearman(xs, ys))
+        out[m] = {"pearson": r, "r2": None if r is None else r * r, "spearman": rho, "n": len(pts)}
     return out
+
+
+def _finite(x: float) -> float | None:
+    """None for NaN/inf (fewer than two points, or no spread): JSON cannot hold NaN."""
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+CONFIRM_FILES = ("report.json", "report.md", "scatter.png", "ranking.json", "runs", "alignments", "mixes")
+"""What a confirm folder holds (its output marker lists these; older folders are recognised by them)."""
+
+
+def check_confirm_folder(out: Path | str) -> Path:
+    """Refuse (one line, nothing changed) an `out` that is a file, unwritable, or a non-empty folder
+    holding files no earlier `curate confirm` wrote; returns it absolute."""
+    from curate import outdir
+
+    return outdir.check(out, "confirm", legacy=CONFIRM_FILES)
+
+
+def _claim(out: Path) -> None:
+    """Create `out` with its output marker (so a rerun, or an interrupted run's rerun, is recognised)."""
+    from curate import outdir
+
+    out.mkdir(parents=True, exist_ok=True)
+    outdir.share(out)
+    if outdir.read_marker(out) is None:
+        atomic_write_bytes(out / outdir.MARKER, json.dumps({"kind": "confirm", "files": list(CONFIRM_FILES)})
+                           .encode("utf-8"))
+
+
+def report_rows(datasets: dict[str, tuple[str, Any]], results: dict[str, dict], aligns: dict[str, dict]) -> list[dict]:
+    """One row per dataset with a finished fine-tune (in dataset order)."""
+    rows = []
+    for name, (role, _) in datasets.items():
+        if name not in results:
+            continue
+        res = results[name]
+        rows.append({"name": name, "role": role, "alignments": aligns.get(name, {}),
+                     "eval_ce_before": res["eval_ce_before"], "eval_ce_after": res["eval_ce_after"],
+                     "eval_ppl_after": res["eval_ppl_after"], "train_tokens": res["train_tokens"],
+                     "train_records": res["train_records"], "train_seconds": res["train_seconds"],
+                     "final_train_loss": res["train_loss"][-1] if res["train_loss"] else None})
+    return rows
 
 
 def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any] | None = None,
                 strict_metrics: bool = False, log: Callable[[str], None] | None = None) -> dict:
-    """Run (or resume) the experiment; writes report.json, report.md, scatter.png under `out`."""
+    """Run (or resume) the experiment; writes report.json, report.md, scatter.png under `out`.
+
+    The report is written as it goes: after every finished fine-tune, `report.json`/`report.md` hold the
+    rows so far with `"complete": false` (and `"pending"`: what is still to run), so an interrupted run
+    leaves a usable partial report; a rerun reuses every finished fine-tune, alignment and mix and fills
+    in only what is missing. The last write has `"complete": true` and adds the scatter plot.
+    """
+    from curate import progress as events
     from curate.rank import candidate_sources, versions
     from train.plots import confirm_scatter
 
     say = log or (lambda _m: None)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if not config.budget >= 1:
+        raise CurateError(f"--budget must be at least 1, got {config.budget}")
+    if not config.mix_margin >= 1:
+        raise CurateError(f"mix margin must be at least 1, got {config.mix_margin}")
+    tcfg = replace(config.train, budget=config.budget, seed=config.seed)
+    tcfg.validate()
+    out = check_confirm_folder(out)
     options = {k: v for k, v in (metric_options or {}).items() if v is not None}
     sources = list(dict.fromkeys(config.sources or candidate_sources(config.target)[0]))
     if not sources:
         raise CurateError(f"no sources to compare for target {config.target!r}")
-    tcfg = replace(config.train, budget=config.budget, seed=config.seed)
     target_ds = load.load_source(config.target)
     datasets = {s: ("source", load.load_source(s)) for s in sources}
+    _claim(out)
 
-    # 1. One fine-tune per source at the same budget (needs no alignment; finished runs are reused).
     notes: list[str] = []
-    results = {}
+    results: dict[str, dict] = {}
+    aligns: dict[str, dict] = {}
+    mix_info: dict[str, dict] = {}
+    metrics: list[str] = []
 
-    def run_or_reuse(name: str, ds) -> None:
+    def write_report(complete: bool) -> dict:
+        rows = report_rows(datasets, results, aligns)
+        stats = correlations(rows, metrics)
+        report = {"target": config.target, "complete": complete, "metrics": metrics, "config": asdict(config),
+                  "train_config": asdict(tcfg), "rows": rows, "correlations": stats,
+                  "mix_comparison": mix_comparison(rows), "mixes": mix_info, "notes": notes,
+                  "pending": [n for n in datasets if n not in results], "versions": versions()}
+        _write(out / "report.json", report)
+        atomic_write_bytes(out / "report.md", markdown(report).encode("utf-8"))
+        if complete:
+            confirm_scatter(rows, metrics, stats, out / "scatter.png", target=config.target)
+        return report
+
+    def run_or_reuse(name: str, ds, task) -> None:
         """Fine-tune (or reuse the finished run); without train_missing, leave unfinished ones out."""
         if config.train_missing:
             results[name] = fine_tune(name, ds, target_ds, tcfg, out, config.target, say)
@@ -220,67 +296,56 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
         else:
             notes.append(f"{name}: no finished fine-tune yet; left out of this report")
             del datasets[name]
+        task.advance(dataset=name)
+        write_report(complete=False)
 
-    for name, (_, ds) in list(datasets.items()):
-        run_or_reuse(name, ds)
+    n_runs = len(sources) + (2 if config.mixes else 0)
+    with events.task("confirm: fine-tunes", total=n_runs, unit="runs") as task:
+        # 1. One fine-tune per source at the same budget (needs no alignment; finished runs are reused).
+        for name, (_, ds) in list(datasets.items()):
+            run_or_reuse(name, ds, task)
 
-    # 2. Alignment of every source under every metric (rank's machinery, one file per metric).
-    metrics, metric_notes = available_metrics(config.metrics, strict_metrics)
-    notes += metric_notes
-    rankings = {}
-    for m in metrics:
-        say(f"alignment: {m} over {len(sources)} sources")
-        try:
-            rankings[m] = source_alignments(config, sources, m, out, options)
-        except Exception as exc:  # with metrics="all", one broken metric must not sink the others
-            if strict_metrics:
-                raise
-            notes.append(f"metric {m} failed: {type(exc).__name__}: {exc}")
-            say(notes[-1])
-    metrics = [m for m in metrics if m in rankings]
-    if not metrics:
-        raise CurateError("no alignment metric could be computed: " + "; ".join(notes))
-    ranking = merged_ranking(rankings, metrics[0])
-    _write(out / "ranking.json", ranking)
-    aligns = {r["source"]: r["alignments"] for r in ranking["results"]}
+        # 2. Alignment of every source under every metric (rank's machinery, one file per metric).
+        wanted, metric_notes = available_metrics(config.metrics, strict_metrics)
+        notes += metric_notes
+        rankings = {}
+        for m in wanted:
+            say(f"alignment: {m} over {len(sources)} sources")
+            try:
+                rankings[m] = source_alignments(config, sources, m, out, options)
+            except Exception as exc:  # with metrics="all", one broken metric must not sink the others
+                if strict_metrics:
+                    raise
+                notes.append(f"metric {m} failed: {type(exc).__name__}: {exc}")
+                say(notes[-1])
+        metrics += [m for m in wanted if m in rankings]
+        if not metrics:
+            raise CurateError("no alignment metric could be computed: " + "; ".join(notes))
+        ranking = merged_ranking(rankings, metrics[0])
+        _write(out / "ranking.json", ranking)
+        aligns.update({r["source"]: r["alignments"] for r in ranking["results"]})
+        write_report(complete=False)
 
-    # 3. The top-aligned and random mixes: built, aligned (metric computed on the mix itself), fine-tuned.
-    mix_info = {}
-    if config.mixes:
-        folders, mix_notes = build_mixes(config, ranking, out, say)
-        notes += mix_notes
-        for name, folder in folders.items():
-            ds = load.load_source(mix_spec(folder, name))
-            datasets[name] = ("mix", ds)
-            manifest = _read(folder / "manifest.json") or {}
-            mix_info[name] = {"folder": str(folder), "records": len(ds),
-                              "tokens_by_source": {k: v.get("tokens") for k, v in manifest.get("sources", {}).items()
-                                                   if v.get("tokens")}}
-            aligns[name] = {}
-            for m in metrics:
-                say(f"alignment: {m} of {name}")
-                aligns[name][m] = mix_alignment(config, m, name, ds, out, options)
-            run_or_reuse(name, ds)
-
-    rows = []
-    for name, (role, _) in datasets.items():
-        res = results[name]
-        rows.append({"name": name, "role": role, "alignments": aligns.get(name, {}),
-                     "eval_ce_before": res["eval_ce_before"], "eval_ce_after": res["eval_ce_after"],
-                     "eval_ppl_after": res["eval_ppl_after"], "train_tokens": res["train_tokens"],
-                     "train_records": res["train_records"], "train_seconds": res["train_seconds"],
-                     "final_train_loss": res["train_loss"][-1] if res["train_loss"] else None})
+        # 3. The top-aligned and random mixes: built, aligned (metric computed on the mix itself), fine-tuned.
+        if config.mixes:
+            folders, mix_notes = build_mixes(config, ranking, out, say)
+            notes += mix_notes
+            task.update(total=len(sources) + len(folders))
+            for name, folder in folders.items():
+                ds = load.load_source(mix_spec(folder, name))
+                datasets[name] = ("mix", ds)
+                manifest = _read(folder / "manifest.json") or {}
+                mix_info[name] = {"folder": str(folder), "records": len(ds),
+                                  "tokens_by_source": {k: v.get("tokens") for k, v in
+                                                       manifest.get("sources", {}).items() if v.get("tokens")}}
+                aligns[name] = {}
+                for m in metrics:
+                    say(f"alignment: {m} of {name}")
+                    aligns[name][m] = mix_alignment(config, m, name, ds, out, options)
+                run_or_reuse(name, ds, task)
 
     # 4. Correlations, the mix comparison, report files and the plot.
-    stats = correlations(rows, metrics)
-    comparison = mix_comparison(rows)
-    report = {"target": config.target, "metrics": metrics, "config": asdict(config), "train_config": asdict(tcfg),
-              "rows": rows, "correlations": stats, "mix_comparison": comparison, "mixes": mix_info,
-              "notes": notes, "versions": versions()}
-    _write(out / "report.json", report)
-    atomic_write_bytes(out / "report.md", markdown(report).encode("utf-8"))
-    confirm_scatter(rows, metrics, stats, out / "scatter.png", target=config.target)
-    return report
+    return write_report(complete=True)
 
 
 def mix_comparison(rows: list[dict]) -> dict[str, Any]:
@@ -308,7 +373,7 @@ def markdown(report: dict) -> str:
                      + f" | {r['eval_ce_before']:.4f} | {r['eval_ce_after']:.4f} | {r['eval_ppl_after']:.2f} |")
     lines += ["", "| metric | Pearson r | r² | Spearman ρ | n |", "|---|---:|---:|---:|---:|"]
     for m, s in report["correlations"].items():
-        lines.append(f"| {m} | {s['pearson']:.3f} | {s['r2']:.3f} | {s['spearman']:.3f} | {s['n']} |")
+        lines.append(f"| {m} | {_f(s['pearson'])} | {_f(s['r2'])} | {_f(s['spearman'])} | {s['n']} |")
     mc = report.get("mix_comparison") or {}
     if mc:
         lines += ["", f"Top-aligned mix CE {mc['mix_top_ce']:.4f}; random mix CE "

@@ -1,8 +1,10 @@
 """Cross-entropy and perplexity of a causal LM on a records dataset (the eval target).
 
-Items are tokenized once, sorted by length and batched so little compute goes to padding; the
-loss is a token-weighted mean over predicted tokens, with padding (by attention mask, never a
-pad id) and, optionally, the informal prompt masked out.
+Items are tokenized once, sorted by length and cut into micro-batches (bounded in items and padded
+tokens) so little compute goes to padding; the output head runs only on the positions that predict
+a scored token, in chunks (`train.loss`), so no batch's logits are ever held whole. The loss is a
+token-weighted mean over predicted tokens, with padding (by attention mask, never a pad id) and,
+optionally, the informal prompt masked out.
 """
 
 from __future__ import annotations
@@ -30,6 +32,32 @@ class EvalConfig:
     formal_only: bool = False
     """Score only the formal side of pair records, given the informal prompt (prompt tokens masked).
     Records without both sides are scored whole."""
+    batch_tokens: int = 4096
+    """At most this many padded tokens per forward pass (memory bound; an item longer than this is
+    scored alone). How the work is cut, not what is measured: not part of the cache key."""
+    head_chunk: int = 1024
+    """Scored tokens per chunk of output-head logits (memory bound; 1024 × 49k vocabulary = 192 MiB).
+    Not part of the cache key."""
+
+    def validate(self) -> None:
+        """One-line `CurateError` for settings that cannot work (before any model is loaded)."""
+        from curate.errors import CurateError
+
+        if self.autocast not in ("no", "bf16"):
+            raise CurateError(f"eval autocast must be no or bf16, got {self.autocast!r}")
+        for field_name, low in (("batch_size", 1), ("max_length", 2), ("batch_tokens", 2), ("head_chunk", 1)):
+            if getattr(self, field_name) < low:
+                raise CurateError(f"eval {field_name} must be at least {low}, got {getattr(self, field_name)}")
+        if self.limit is not None and self.limit < 1:
+            raise CurateError(f"eval limit must be at least 1 (or none for every item), got {self.limit}")
+
+    def key(self) -> dict[str, Any]:
+        """The fields that decide the measured CE (cache keys): not the memory bounds."""
+        return {k: v for k, v in asdict(self).items() if k not in EXECUTION_FIELDS}
+
+
+EXECUTION_FIELDS = ("batch_tokens", "head_chunk")
+"""EvalConfig fields that change how the work is cut, not the result (left out of cache keys)."""
 
 
 @dataclass
@@ -73,30 +101,50 @@ def encode_items(ds, tokenizer, config: EvalConfig) -> list[tuple[list[int], int
     return items
 
 
+def micro_batches(lengths: list[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
+    """Indices sorted by length, cut into batches of at most `batch_size` items and `batch_tokens` padded
+    tokens (a single longer item gets a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and (len(batches[-1]) + 1) * lengths[i] <= batch_tokens:
+            batches[-1].append(i)  # sorted: the newcomer is the longest, so it sets the padded width
+        else:
+            batches.append([i])
+    return batches
+
+
 def evaluate(model, tokenizer, ds, config: EvalConfig | None = None,
-             progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Mean CE and perplexity of `model` on the records `ds` (model is put in eval mode)."""
+             progress: Callable[[int, int], None] | None = None, name: str = "target") -> EvalResult:
+    """Mean CE and perplexity of `model` on the records `ds` (model is put in eval mode).
+
+    Length-sorted micro-batches; the output head runs only on positions that predict a scored token,
+    a chunk of tokens at a time (`train.loss.token_nll`), so no logits for padding or whole batches.
+    Progress goes to `curate.progress` (and the optional `progress(done, total)` callback).
+    """
     import torch
 
+    from curate import progress as events
+    from curate.errors import CurateError
+    from train.loss import token_nll
+
     config = config or EvalConfig()
+    config.validate()
     if config.limit is not None and len(ds) > config.limit:
         import numpy as np
 
         pick = np.random.default_rng(config.sample_seed).choice(len(ds), size=config.limit, replace=False)
         ds = ds.select(sorted(int(i) for i in pick))
     items = [it for it in encode_items(ds, tokenizer, config) if len(it[0]) > it[1]]
-    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+    batches = micro_batches([len(ids) for ids, _ in items], config.batch_size, config.batch_tokens)
     device = next(model.parameters()).device
     model.eval()
-    total, count = 0.0, 0
-    if config.autocast not in ("no", "bf16"):
-        from curate.errors import CurateError
-
-        raise CurateError(f"eval autocast must be no or bf16, got {config.autocast!r}")
+    total = torch.zeros((), dtype=torch.float64)
+    count, done = 0, 0
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.autocast == "bf16")
-    with torch.inference_mode(), amp:
-        for start in range(0, len(order), config.batch_size):
-            batch = [items[i] for i in order[start:start + config.batch_size]]
+    with torch.inference_mode(), amp, events.task(f"eval: {name}", total=len(items), unit="items") as task:
+        for idx in batches:
+            batch = [items[i] for i in idx]
             width = max(len(ids) for ids, _ in batch)
             input_ids = torch.zeros(len(batch), width, dtype=torch.long)
             attention = torch.zeros(len(batch), width, dtype=torch.long)
@@ -104,33 +152,29 @@ def evaluate(model, tokenizer, ds, config: EvalConfig | None = None,
             for b, (ids, skip) in enumerate(batch):
                 input_ids[b, : len(ids)] = torch.tensor(ids)
                 attention[b, : len(ids)] = 1
-                scored[b, skip: len(ids)] = True
+                scored[b, skip: len(ids)] = True  # never padding: padding lies past len(ids)
             input_ids, attention, scored = input_ids.to(device), attention.to(device), scored.to(device)
-            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
-            # Position t predicts token t+1; padding never scored because `scored` follows the mask.
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            target = input_ids[:, 1:]
-            nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-            mask = scored[:, 1:] & attention[:, 1:].bool()
-            total += float(nll[mask].sum())
-            count += int(mask.sum())
+            nll = token_nll(model, input_ids, attention, scored, config.head_chunk)
+            total += nll.sum(dtype=torch.float64).cpu()
+            count += nll.numel()
+            done += len(batch)
+            task.advance(len(batch), tokens=count)
             if progress:
-                progress(min(start + config.batch_size, len(order)), len(order))
+                progress(done, len(items))
     if count == 0:
-        from curate.errors import CurateError
-
         raise CurateError("nothing to evaluate: every eval item is empty after tokenization")
-    ce = total / count
+    ce = float(total) / count
     return EvalResult(ce=ce, perplexity=math.exp(ce), tokens=count, items=len(items))
 
 
 def base_eval_key(model_id: str, target_fingerprint: str, config: EvalConfig) -> dict[str, Any]:
     """Cache key of a base-model eval: (model, target fingerprint, eval config)."""
-    return {"kind": "base-eval", "model": model_id, "target": target_fingerprint, "config": asdict(config)}
+    return {"kind": "base-eval", "model": model_id, "target": target_fingerprint, "config": config.key()}
 
 
 def cached_base_eval(model, tokenizer, model_id: str, ds, target_fingerprint: str,
-                     config: EvalConfig, progress: Callable[[int, int], None] | None = None) -> EvalResult:
+                     config: EvalConfig, progress: Callable[[int, int], None] | None = None,
+                     name: str = "target") -> EvalResult:
     """`evaluate` of an untuned model, computed once per (model, target, config) via `curate.cache`."""
     from curate.cache import Cache
 
@@ -139,6 +183,6 @@ def cached_base_eval(model, tokenizer, model_id: str, ds, target_fingerprint: st
     hit = cache.get_json(key)
     if hit is not None:
         return EvalResult(**hit)
-    result = evaluate(model, tokenizer, ds, config, progress)
+    result = evaluate(model, tokenizer, ds, config, progress, name=name)
     cache.put_json(key, result.to_json())
     return result

@@ -57,7 +57,7 @@ def confirm_scatter(rows: list[dict[str, Any]], metrics: list[str], stats: dict[
             slope, icpt = np.polyfit(xs, ys, 1)
             grid = np.linspace(min(xs), max(xs), 50)
             ax.plot(grid, slope * grid + icpt, color="grey", lw=1)
-        s = stats.get(m, {})
+        s = {k: (float("nan") if v is None else v) for k, v in stats.get(m, {}).items()}
         ax.set_title(f"{m}: r={s.get('pearson', float('nan')):.3f}, r²={s.get('r2', float('nan')):.3f}, "
                      f"ρ={s.get('spearman', float('nan')):.3f}", fontsize=9)
         ax.set_xlabel(f"{m} alignment to {target}")

@@ -105,3 +105,36 @@ def test_confirm_with_mixes(tiny_model_dir, registered, length_metric, tmp_path)
     # top-k fills from the best-aligned source first: the top mix holds t-aligned records only
     assert set(report["mixes"]["mix-top"]["tokens_by_source"]) == {"t-aligned"}
     assert report["mix_comparison"]["beats_random"] in (True, False)
+
+
+def test_interrupted_confirm_leaves_a_partial_report_and_resumes(tiny_model_dir, registered, length_metric, tmp_path,
+                                                                 monkeypatch):
+    tcfg = LoraTrainConfig(model=str(tiny_model_dir), epochs=1, r=4, alpha=8, lr=1e-2, batch_size=4, max_length=64,
+                           eval=EvalConfig(batch_size=4))
+    cfg = ConfirmConfig(target="t-target", sources=["t-aligned", "t-chat"], metrics=["length"], budget=200,
+                        probe=str(tiny_model_dir), mixes=False, train=tcfg)
+    real = confirm_mod.train_lora
+    trained = []
+
+    def interrupt_second(ds, target_ds, config, out, train_name="", **kw):
+        if train_name == "t-chat":
+            raise KeyboardInterrupt
+        trained.append(train_name)
+        return real(ds, target_ds, config, out, train_name=train_name, **kw)
+
+    monkeypatch.setattr(confirm_mod, "train_lora", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_confirm(cfg, tmp_path / "c")
+    partial = json.loads((tmp_path / "c" / "report.json").read_text())
+    assert partial["complete"] is False and partial["pending"] == ["t-chat"]
+    assert [r["name"] for r in partial["rows"]] == ["t-aligned"]
+    assert "t-aligned" in (tmp_path / "c" / "report.md").read_text()
+
+    monkeypatch.setattr(confirm_mod, "train_lora", lambda *a, **k: trained.append(k["train_name"]) or real(*a, **k))
+    done = run_confirm(cfg, tmp_path / "c")
+    assert trained == ["t-aligned", "t-chat"]  # the rerun trained only what was missing
+    assert done["complete"] is True and done["pending"] == []
+    assert {r["name"] for r in done["rows"]} == {"t-aligned", "t-chat"}
+    fresh = run_confirm(cfg, tmp_path / "fresh")
+    assert {r["name"]: r["eval_ce_after"] for r in fresh["rows"]} == \
+        pytest.approx({r["name"]: r["eval_ce_after"] for r in done["rows"]}, rel=1e-6)

@@ -104,3 +104,62 @@ def test_eval_limit_scores_a_fixed_sample(tiny_model_dir):
     b = evaluate(model, tok, ds, EvalConfig(limit=3, batch_size=1))
     assert a.items == 3 and a.tokens == b.tokens and a.ce == pytest.approx(b.ce, rel=1e-5)
     assert evaluate(model, tok, ds, EvalConfig(limit=100)).items == len(ds)
+
+
+def test_activation_checkpointing_and_loss_chunks_do_not_change_training(tiny_model_dir, tmp_path, isolated_cache):
+    train_ds, target_ds = load.load_source(ALIGNED), load.load_source(TARGET)
+    on = train_lora(train_ds, target_ds, tiny_config(tiny_model_dir, epochs=2), tmp_path / "on")
+    off = train_lora(train_ds, target_ds, tiny_config(tiny_model_dir, epochs=2, grad_checkpointing=False,
+                                                      loss_chunk=7), tmp_path / "off")
+    assert on["train_loss"] == pytest.approx(off["train_loss"], rel=1e-5)  # dropout draws are replayed
+    assert on["eval_ce_after"] == pytest.approx(off["eval_ce_after"], rel=1e-5)
+    assert on["key"] == off["key"]  # memory settings are not part of a run's identity
+    assert set(on["peak_rss_mib"]) == {"load", "base_eval", "train", "tuned_eval"}
+
+
+def test_eval_micro_batches_bound_padded_tokens_and_leave_ce_unchanged(tiny_model_dir):
+    from curate import probe
+    from train.evaluate import micro_batches
+
+    lengths = [5, 40, 12, 7, 90, 30, 6]
+    batches = micro_batches(lengths, batch_size=3, batch_tokens=64)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        widths = [lengths[i] for i in b]
+        assert widths == sorted(widths) and len(b) <= 3
+        assert len(b) * max(widths) <= 64 or len(b) == 1  # 90 is alone
+    model, tok = probe.load(str(tiny_model_dir))
+    ds = load.load_source(TARGET)
+    ref = evaluate(model, tok, ds, EvalConfig(batch_size=1))
+    for cfg in (EvalConfig(batch_size=16, batch_tokens=80, head_chunk=3), EvalConfig(batch_size=16, head_chunk=1)):
+        got = evaluate(model, tok, ds, cfg)
+        assert got.tokens == ref.tokens and got.ce == pytest.approx(ref.ce, rel=1e-5)
+    assert EvalConfig(batch_tokens=80).key() == EvalConfig().key()
+
+
+def test_eval_and_training_report_progress_events(tiny_model_dir, tmp_path, isolated_cache):
+    from curate import progress
+
+    class Record:
+        def __init__(self):
+            self.ended = []
+
+        def start(self, task):
+            pass
+
+        def advance(self, task):
+            pass
+
+        def end(self, task):
+            self.ended.append((task.step, task.done, task.total, task.unit))
+
+        def note(self, msg):
+            pass
+
+    sink = Record()
+    with progress.use(sink):
+        train_lora(load.load_source(ALIGNED), load.load_source(TARGET), tiny_config(tiny_model_dir, epochs=1),
+                   tmp_path / "r", train_name="a", target_name="t")
+    n = len(load.load_source(TARGET))
+    assert ("eval: t (base)", n, n, "items") in sink.ended and ("eval: t (tuned)", n, n, "items") in sink.ended
+    assert ("train: a", 3, 3, "steps") in sink.ended
