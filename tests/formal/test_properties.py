@@ -18,7 +18,8 @@ ISA_BITS = ["lemma ", "theorem ", "definition ", "fun ", "primrec ", "text ", "s
             "begin\n", "end\n", "theory T imports Main begin\n", "name", ": ", "[simp]", "\"", "‹", "›", "\\<open>",
             "\\<close>", "(*", "*)", "{*", "*}", "`", "fixes ", "assumes ", "shows ", "and ", "::", "where ", "| ",
             "by simp\n", "proof -\n", "qed\n", "apply simp\n", "done\n", "sorry\n", "\\<comment> ", "—", "\n", "x = x",
-            "(in loc) "]
+            "(in loc) ", "text\\<open>", "(input) ", "(domintros) ", "private ", "oops\n", "sepref_register x\n",
+            "locale l = fixes x begin\n", "-- \"c\"", "{* t *}", "function ", "abbreviation ", "(in -) ", "|"]
 TEXT_BITS = ["\\begin{theorem}", "\\end{theorem}", "\\begin{proof}", "\\end{proof}", "[t]", "\\label{x}",
              "\\section*{Problems}", "\\begin{enumerate}", "\\end{enumerate}", "\\item ", "**Theorem 1.** ", "# ",
              "Problem 3: ", "1. ", "2) ", "Proof. ", "\n", "\n\n", "Let $x$ be real.", "  ", "```lean\n", "```\n",
@@ -41,9 +42,11 @@ LEAN_DECLS = decls(["theorem ", "lemma ", "/-- doc -/\n@[simp] def ", "instance 
                     "  theorem ", "private noncomputable def ", "inductive "],
                    ["a ", "Foo.b₁ ", "_root_.c ", "«x y» ", ""], [" := ", " where\n", "\n  | a => b", " :=\nbegin\n", ""],
                    LEAN_BITS)
-ISA_DECLS = decls(["lemma ", "theorem ", "definition ", "fun ", "text ‹t›\ncorollary ", "lemma (in l) "],
+ISA_DECLS = decls(["lemma ", "theorem ", "definition ", "fun ", "text ‹t›\ncorollary ", "lemma (in l) ",
+                   "section\\<open>s\\<close>\nprivate lemma ", "abbreviation (input) ", "context l begin\ndefinition "],
                   ["a: ", "b [simp]: ", "c :: \"nat\" ", "", "d: fixes x :: nat assumes "],
-                  ['"x = x" by simp', '"y"\nproof -\nqed', " where \"c = 1\"", "‹z›\napply simp\ndone", ""], ISA_BITS)
+                  ['"x = x" by simp', '"y"\nproof -\nqed', " where \"c = 1\"", "‹z›\napply simp\ndone", "",
+                   'True oops', '"c = 1"\nunknown_cmd x\n', ' where "a" | "b" by auto'], ISA_BITS)
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -65,8 +68,11 @@ def test_isabelle_never_crashes_and_slices_exactly(text):
     f = parse_isabelle(text)
     for d in f.decls:
         assert text[d.start:d.end] == d.statement and d.statement.startswith(d.kind)
+        assert 1 <= d.line <= text.count("\n") + 1
     for _, t, start, end, _ in f.texts:
         assert start <= end
+    for i in f.issues:
+        assert 1 <= i.line <= text.count("\n") + 1
 
 
 @SETTINGS
