@@ -54,9 +54,8 @@ def sources(
     probe_name: str = typer.Option("smollm2", "--probe", help="Tokenizer used to count tokens."),
 ) -> None:
     """List catalog sources: role, kind, language, availability, records, tokens, license."""
-    from curate import catalog, load, tokens
+    from curate import artefacts, catalog, load
 
-    tok = tokens.maybe_tokenizer(probe_name)
     rows = []
     for name, spec in catalog.all_specs().items():
         row = {"name": name, "role": spec.role, "kind": spec.kind, "formal_lang": spec.formal_lang,
@@ -64,10 +63,8 @@ def sources(
                "tokens": None, "skipped": {}, "license": spec.license, "description": spec.description}
         if row["available"] and not spec.is_hub:
             try:
-                ds, report = load.load_with_report(spec)
-                row["records"], row["skipped"] = len(ds), dict(report.skipped)
-                if tok is not None:
-                    row["tokens"] = sum(tokens.record_lengths(ds, tok, load.fingerprint(ds), probe_name))
+                facts = artefacts.facts(name, probe_name)  # cached by the source's files: no loading on reruns
+                row["records"], row["skipped"], row["tokens"] = facts.records, facts.skipped, facts.tokens
             except CurateError as exc:
                 row["available"], row["error"] = False, str(exc)
         rows.append(row)
@@ -80,7 +77,7 @@ def sources(
                       "" if r["records"] is None else str(r["records"]),
                       "" if r["tokens"] is None else str(r["tokens"]), r["license"][:28])
     console.print(table)
-    if tok is None:
+    if any(r["records"] is not None and r["tokens"] is None for r in rows):
         console.print("tokens need the probe tokenizer: run `curate models pull smollm2`")
     for r in rows:
         if r["skipped"]:
@@ -225,6 +222,9 @@ def rank(
                                           help="embed: sentence-encoder folder or hub id (default: the offline MiniLM)."),
     device: Optional[str] = typer.Option(None, "--device",
                                          help="Task2Vec and embed: auto (a CUDA GPU if any), cpu, cuda or cuda:N."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Task2Vec: the probe's forward pass, fp32 (default) or bf16."),
+    adaptive: bool = typer.Option(False, "--adaptive", help="Task2Vec: start every source at 2 batches and add batches only where a CI overlaps a neighbour's, up to --batches."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Task2Vec: CPU threads (default: the cores other jobs leave free; also $CURATE_THREADS)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the ranking JSON here."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the ranking CSV here."),
 ) -> None:
@@ -235,10 +235,11 @@ def rank(
     from curate.rank import RankConfig, rank as run_rank
 
     config = RankConfig(target=target, sources=source or None, metrics=metric_registry.names(metric),
-                        seed=STATE["seed"], probe=probe_name)
+                        seed=STATE["seed"], probe=probe_name, adaptive=adaptive)
     options = {"task2vec.batches": batches, "task2vec.batch_size": batch_size, "task2vec.max_length": max_length,
                "task2vec.scope": scope, "task2vec.whole_set": whole_set or None, "embed.encoder": encoder,
-               "use_cache": False if no_cache else None, "seed": STATE["seed"], "device": device}
+               "use_cache": False if no_cache else None, "seed": STATE["seed"], "device": device,
+               "task2vec.precision": precision, "task2vec.threads": threads}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("ranking", total=None)

@@ -172,3 +172,48 @@ def test_progress_per_batch_with_source_batch_and_expected_time(world):
     with progress.use(rec2):
         rank(world, OPTIONS)  # all cached: nothing to embed, no batch events
     assert not [e for e in rec2.events if e[0] == "advance" and e[1] == "task2vec: batches"]
+
+
+CACHED_RUN = """
+import json, sys
+from curate.rank import RankConfig, rank
+config = RankConfig(**json.loads(sys.argv[1]))
+result = rank(config, json.loads(sys.argv[2]))
+heavy = sorted(m for m in ("torch", "transformers", "datasets", "tokenizers") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "top": result.results[0].source, "n": len(result.results)}))
+"""
+
+
+def test_cached_ranking_in_a_fresh_process_imports_no_torch_transformers_or_datasets(world, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from dataclasses import asdict
+    from pathlib import Path
+
+    rank(world, OPTIONS)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", CACHED_RUN, json.dumps(asdict(world)), json.dumps(OPTIONS)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"heavy": [], "top": "lean2", "n": 3}
+
+
+def test_legacy_torch_entries_are_read_and_migrated(world):
+    import torch
+
+    from curate import settings
+
+    first = rank(world, OPTIONS)
+    root = settings.cache_dir() / "task2vec"
+    for npz in root.glob("*/*.npz"):  # turn every entry into the format older versions wrote
+        import numpy as np
+
+        with np.load(npz) as z:
+            torch.save({"embedding": torch.from_numpy(z["embedding"]), "tokens": int(z["tokens"])},
+                       npz.with_suffix(".pt"))
+        npz.unlink()
+    again = rank(world, OPTIONS)
+    assert numbers(again) == numbers(first)
+    assert len(list(root.glob("*/*.npz"))) == 16  # migrated

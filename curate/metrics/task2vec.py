@@ -420,8 +420,9 @@ class Task2VecMetric(AlignmentMetric):
         hit = self.cache.get(key, ".npz")
         if hit is None and self.cache.enabled and self.cache.path(key, ".pt").exists():
             hit = self.cache.get(key, ".pt")
-            if hit is not None:
-                hit = {"embedding": hit["embedding"].float().numpy(), "tokens": int(hit["tokens"])}
+            if hit is not None:  # migrate it, so later runs read it without importing torch
+                hit = {"embedding": hit["embedding"].float().numpy(), "tokens": np.array(int(hit["tokens"]))}
+                hit = self.cache.put(key, hit, ".npz")
         if hit is None:
             return None
         return {"embedding": np.asarray(hit["embedding"], dtype=np.float32), "tokens": int(hit["tokens"])}
