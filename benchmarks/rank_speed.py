@@ -149,9 +149,10 @@ def main() -> int:
     if args.json:
         ranking.write(args.json)
 
-    total_batches = sum(1 for _ in (args.cache_dir / "task2vec").glob("*/*.npz"))
+    threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
     print(f"\nrank(): {len(result['results'])} sources, wall {wall:.1f} s (+ {t_imports:.1f} s imports), "
-          f"peak RSS {rss_gb:.2f} GB, precision {args.precision}, adaptive {args.adaptive}\n")
+          f"peak RSS {rss_gb:.2f} GB, precision {args.precision}, adaptive {args.adaptive}, "
+          f"torch threads {threads if threads is not None else '(torch not imported)'}\n")
     print("| phase | seconds | share | calls |\n|---|---:|---:|---:|")
     accounted = 0.0
     for ph in PHASES:
@@ -186,7 +187,6 @@ def main() -> int:
     print(f"\nratios: forward/total {SPENT['forward'] / wall:.3f}, fixed (load+tokenize+probe)/total "
           f"{(SPENT['load/render'] + SPENT['tokenize'] + SPENT['probe load']) / wall:.3f}"
           + (f", cli_wall {cli_wall:.2f} s" if cli_wall is not None else "") + f"; {uptime()}")
-    _ = total_batches
     return 0
 
 

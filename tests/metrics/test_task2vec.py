@@ -300,3 +300,36 @@ def test_real_probe_ranks_proofnet_valid_above_unrelated_sets(probe_path, isolat
     again = rank(config, options).to_json()
     assert [(r["source"], r["alignment"]) for r in again["results"]] == \
         [(r["source"], r["alignment"]) for r in result["results"]]
+
+
+@pytest.mark.parametrize("scope", ["head", "body"])
+def test_bf16_forward_keeps_fp32_outputs_close_to_fp32_and_caches_apart(tiny_probe, scope):
+    path, ds = tiny_probe(), records("lean", 40)
+    fp32 = metric(path, scope=scope, use_cache=False)
+    bf16 = metric(path, scope=scope, use_cache=False, precision="bf16")
+    assert "precision" not in fp32.embedding_key() and bf16.embedding_key()["precision"] == "bf16"
+    a, b = fp32.prepare("lean", ds, 0), bf16.prepare("lean", ds, 0)
+    assert b.data.matrix.dtype == np.float32 and a.data.rows == b.data.rows
+    assert not np.array_equal(a.data.matrix, b.data.matrix)  # the forward really ran in bf16
+    np.testing.assert_allclose(b.data.matrix, a.data.matrix, rtol=0.1, atol=1e-6)
+    with pytest.raises(CurateError, match="precision"):
+        metric(path, precision="fp16")
+
+
+def test_threads_follow_the_request_the_environment_and_the_load(monkeypatch):
+    from curate import probe
+
+    monkeypatch.delenv("CURATE_THREADS", raising=False)
+    monkeypatch.setattr(probe, "available_cores", lambda: 2)
+    monkeypatch.setattr(probe.os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # only this process runs
+    assert probe.pick_threads() == 2
+    monkeypatch.setattr(probe.os, "getloadavg", lambda: (7.5, 7.0, 6.0))  # a shared, loaded machine
+    assert probe.pick_threads() == 1
+    assert probe.pick_threads(3) == 3
+    monkeypatch.setenv("CURATE_THREADS", "4")
+    assert probe.pick_threads() == 4
+    monkeypatch.setenv("CURATE_THREADS", "many")
+    with pytest.raises(CurateError, match="CURATE_THREADS"):
+        probe.pick_threads()
+    with pytest.raises(CurateError, match="threads"):
+        metric("unused", threads=0)
