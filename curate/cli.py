@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from curate import settings
+from curate import progress, settings
 from curate.errors import CurateError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -25,26 +25,132 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 STATE: dict[str, Any] = {"seed": 0, "verbose": False}
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (parents created); a one-line error if the folder is unwritable."""
+def _non_finite(obj: Any, where: str = "") -> list[str]:
+    """Paths (a.b[3].c) of NaN/inf floats in a JSON-able value."""
+    if isinstance(obj, float):
+        return [] if obj == obj and obj not in (float("inf"), float("-inf")) else [where or "(top)"]
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in _non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(obj, (list, tuple)):
+        return [p for i, v in enumerate(obj) for p in _non_finite(v, f"{where}[{i}]")]
+    return []
+
+
+def _nulled(obj: Any) -> Any:
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nulled(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nulled(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, data: Any) -> list[str]:
+    """Write valid JSON atomically (parents created); a one-line error if the folder is unwritable.
+    NaN/inf (which JSON cannot hold) are written as null; returns their paths so the caller can say so."""
     from curate.cache import atomic_write_bytes
 
+    if hasattr(data, "to_json"):
+        data = data.to_json()
+    bad = _non_finite(data)
+    if bad:
+        data = _nulled(data)
     try:
-        atomic_write_bytes(Path(path), json.dumps(data, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
+        atomic_write_bytes(Path(path), json.dumps(data, indent=2, ensure_ascii=False, default=str,
+                                                  allow_nan=False).encode("utf-8"))
     except OSError as exc:
         raise CurateError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return bad
+
+
+# ----------------------------------------------------------------------------- checks before any work
+def check_count(flag: str, value: Optional[float], minimum: float = 1, what: str = "at least") -> None:
+    """Nonsense numbers fail before anything is loaded (None = the default, left to the library)."""
+    if value is not None and value < minimum:
+        raise CurateError(f"{flag} must be {what} {minimum:g}, got {value:g}")
+
+
+def check_positive(flag: str, value: Optional[float]) -> None:
+    if value is not None and not value > 0:
+        raise CurateError(f"{flag} must be positive, got {value:g}")
+
+
+def check_output_file(flag: str, path: Optional[Path]) -> None:
+    """The file can be written: not a folder, and its nearest existing parent is a writable folder."""
+    if path is None:
+        return
+    path = Path(os.path.abspath(os.path.expanduser(str(path))))
+    if path.is_dir():
+        raise CurateError(f"{flag} {path} is a folder; give a file name")
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CurateError(f"cannot write {flag} {path}: {probe} is not a writable folder")
+
+
+def check_output_folder(flag: str, path: Optional[Path]) -> None:
+    if path is None:
+        return
+    path = Path(os.path.abspath(os.path.expanduser(str(path))))
+    if path.exists() and not path.is_dir():
+        raise CurateError(f"{flag} {path} is a file, not a folder")
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise CurateError(f"cannot write {flag} {path}: {probe} is not a writable folder")
+
+
+def looks_like_path(name: str) -> bool:
+    """A model/encoder argument meant as a local folder (hub ids are `name` or `org/name`)."""
+    return (name.startswith(("/", "./", "../", "~", ".\\")) or name in (".", "..") or name.count("/") > 1
+            or name.endswith("/") or os.sep != "/" and os.sep in name)
+
+
+def check_local(flag: str, name: Optional[str], folder: bool = True) -> None:
+    """A path-looking argument that does not exist is a one-line error, not a hub lookup."""
+    if name and looks_like_path(str(name)) and not Path(os.path.expanduser(str(name))).exists():
+        raise CurateError(f"{flag} {name}: no such {'folder' if folder else 'file'}")
+
+
+def check_existing(flag: str, path: Optional[Path], folder: bool = True) -> None:
+    if path is not None and not Path(path).exists():
+        raise CurateError(f"{flag} {path}: no such {'folder' if folder else 'file'}")
+
+
+def wrote(*paths: Any) -> None:
+    """Say where results went (stdout, after the table)."""
+    shown = [str(p) for p in paths if p]
+    if shown:
+        console.print(f"wrote {', '.join(shown)}", highlight=False, soft_wrap=True)
 
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     data_home: Optional[Path] = typer.Option(None, "--data-home", help="Folder of datasets (else $CURATE_DATA_HOME)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache and registrations (else $CURATE_CACHE)."),
     seed: int = typer.Option(0, "--seed", help="Seed for every random draw."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or notes on stderr (errors still)."),
+    log_json: bool = typer.Option(False, "--log-json",
+                                  help="Progress as JSON lines on stderr (one event per line) instead of bars/lines."),
 ) -> None:
     settings.set_data_home(data_home)
     settings.set_cache_dir(cache_dir)
     STATE["seed"], STATE["verbose"] = seed, verbose
+    sink = progress.make_sink("quiet" if quiet else "json" if log_json else "auto")
+    STATE["sink"] = sink
+    ctx.with_resource(progress.use(sink))
+    if sink is not None and hasattr(sink, "close"):
+        ctx.call_on_close(sink.close)
+
+
+def say(msg: str) -> None:
+    """A progress note (stderr; silenced by --quiet, an event with --log-json)."""
+    progress.note(msg)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -54,6 +160,8 @@ def sources(
     probe_name: str = typer.Option("smollm2", "--probe", help="Tokenizer used to count tokens."),
 ) -> None:
     """List catalog sources: role, kind, language, availability, records, tokens, license."""
+    check_output_file("--json", json_path)
+    check_local("--probe", probe_name)
     from curate import artefacts, catalog, load
 
     rows = []
@@ -86,6 +194,7 @@ def sources(
             console.print(f"{r['name']}: {r['error']}")
     if json_path:
         write_json(json_path, {"data_home": str(settings.data_home()), "sources": rows})
+        wrote(json_path)
 
 
 # ----------------------------------------------------------------------------- models
@@ -110,7 +219,7 @@ def models_pull(name: str = typer.Argument("smollm2"), force: bool = typer.Optio
     """Convert a built-in model once into a plain safetensors folder in the cache."""
     from curate import probe
 
-    with console.status(f"pulling {name} (converting once; later loads take under a second)"):
+    with progress.task(f"pulling {name} (converting once; later loads take under a second)", unit="steps"):
         path = probe.pull(name, force=force)
     console.print(f"{name}: ready at {path}")
 
@@ -130,10 +239,11 @@ def ingest(
     license: str = typer.Option("unknown", "--license"),
     lean_repo: Optional[str] = typer.Option(None, "--lean-repo", help="Trace this Lean Git repo with lean-dojo (needs the lean extra, a Lean toolchain, network)."),
     commit: Optional[str] = typer.Option(None, "--commit", help="Commit SHA for --lean-repo."),
+    holds: Optional[List[str]] = typer.Option(None, "--holds", help="This dataset contains a target's items (an item set or a target name; repeatable): rankings against it leave it out."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows",
+                                       help="Tables: skip malformed rows (counted, listed in skipped.jsonl) instead of stopping."),
 ) -> None:
     """Read files into records, write a dataset folder and register it as a source."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from curate.ingest import IngestOptions, ingest as run_ingest
 
     if informal_field or formal_field:
@@ -142,22 +252,22 @@ def ingest(
         raise CurateError("give files or folders to read (or --lean-repo URL --commit SHA)")
     opts = IngestOptions(name=name, out=out, kind=kind, informal_field=informal_field, formal_field=formal_field,
                          id_field=id_field, split_field=split_field, formal_lang=formal_lang, license=license,
-                         lean_repo=lean_repo, commit=commit)
-    with Progress(TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("", total=None)
-
+                         lean_repo=lean_repo, commit=commit, holds=tuple(holds or ()), skip_bad_rows=skip_bad_rows)
+    with progress.task("ingest: reading", unit="files") as task:
         def on_file(done: int, total: int, path: Path) -> None:
-            bar.update(task, completed=done, total=total, description=path.name)
+            task.done = done
+            task.update(total=total, file=path.name or None)
 
         result = run_ingest(list(paths or []), opts, on_file=on_file)
-    console.print(f"{name}: {result.records} records -> {result.out} ({dict(result.by_kind)}); registered in {result.registry}")
+    console.print(f"{name}: {result.records} records -> {result.out} ({dict(result.by_kind)}); registered in "
+                  f"{result.registry}", highlight=False, soft_wrap=True)
     if result.skipped:
         console.print(f"skipped {len(result.skipped)} parts:")
         for where, why in result.skipped[:50]:
-            console.print(f"  {where}: {why}")
+            console.print(f"  {where}: {why}", highlight=False, soft_wrap=True)
         if len(result.skipped) > 50:
-            console.print(f"  ... and {len(result.skipped) - 50} more (all in {result.out / 'skipped.jsonl'})")
+            console.print(f"  ... and {len(result.skipped) - 50} more")
+    wrote(result.out / "records.jsonl", f"{result.out / 'skipped.jsonl'} ({len(result.skipped)} skipped parts)")
 
 
 # ----------------------------------------------------------------------------- rank
@@ -228,8 +338,20 @@ def rank(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the ranking JSON here."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the ranking CSV here."),
 ) -> None:
-    """Rank candidate sources by alignment to the target, with 95% CIs."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """Rank candidate sources by alignment to the target, with 95% CIs.
+
+    With --json/--csv the files are written as each source's row is final (`"complete": false` until the
+    end), so an interrupted run leaves a usable partial ranking; rerunning the same command fills in the
+    rest from the embedding cache."""
+    check_count("--batches", batches)
+    check_count("--batch-size", batch_size)
+    check_count("--max-length", max_length, MIN_MAX_LENGTH,
+                "at least (every rendered record starts with the same template words, so shorter sequences "
+                "compare only those; default 128):")
+    check_output_file("--json", json_path)
+    check_output_file("--csv", csv_path)
+    check_local("--probe", probe_name)
+    check_local("--encoder", encoder)
 
     from curate import metrics as metric_registry
     from curate.rank import RankConfig, rank as run_rank
@@ -240,24 +362,81 @@ def rank(
                "task2vec.scope": scope, "task2vec.whole_set": whole_set or None, "embed.encoder": encoder,
                "use_cache": False if no_cache else None, "seed": STATE["seed"], "device": device,
                "task2vec.precision": precision, "task2vec.threads": threads}
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err_console, transient=True) as progress:
-        task = progress.add_task("ranking", total=None)
-        state = {"first": True}
+    from curate import catalog, probe
 
+    for name in [target, *(source or [])]:
+        catalog.get(name)  # unknown names first: the cheapest check and the likeliest typo
+    for m in config.metrics:  # option errors (a bad --device, ...) before any loading
+        metric_registry.metric_class(m).from_options({**options, "probe": probe_name})
+    if "task2vec" in config.metrics:
+        probe.resolve(probe_name)  # "not pulled" / an offline hub id: before any data is read
+    outputs = [p for p in (json_path, csv_path) if p]
+    if outputs:
+        STATE["resume"] = (f"the sources finished so far are in {', '.join(map(str, outputs))} (complete: false); "
+                           f"rerun the same command to fill in the rest from the cache")
+    partial = PartialRanking(json_path, csv_path)
+    extra: dict[str, Any] = {}
+    if partial.param(run_rank):
+        extra[partial.param(run_rank)] = partial
+    with progress.task("ranking", unit="steps") as task:
         def on_step(msg: str) -> None:
-            if not state["first"]:
-                progress.advance(task)
-            state["first"] = False
-            progress.update(task, description=msg)
+            if task.detail.get("at") is not None:
+                task.advance(at=msg)
+            else:
+                task.update(at=msg)
 
-        result = run_rank(config, options, on_step=on_step, steps=lambda n: progress.update(task, total=n)).to_json()
-        progress.advance(task)
-    render_ranking(result)
-    if json_path:
-        write_json(json_path, result)
-    if csv_path:
-        write_csv(csv_path, result)
+        try:
+            result = run_rank(config, options, on_step=on_step, steps=lambda n: task.update(total=n), **extra)
+        except KeyboardInterrupt as exc:
+            done = getattr(exc, "ranking", None)
+            rows = getattr(done, "results", None) if not isinstance(done, dict) else done.get("results")
+            if outputs and rows:
+                partial(done)  # the rows finished before the interrupt
+            raise
+        task.advance()
+    data = result.to_json() if hasattr(result, "to_json") else dict(result)
+    data["complete"] = True
+    render_ranking(data)
+    bad = partial.write(data)
+    wrote(*outputs)
+    if bad:
+        raise CurateError(f"the ranking has values that are not numbers ({', '.join(bad[:4])}"
+                          f"{' ...' if len(bad) > 4 else ''}); they are written as null — a record that "
+                          f"overflows the probe (very long or binary text) is the usual cause")
+
+
+MIN_MAX_LENGTH = 8
+
+
+class PartialRanking:
+    """Writes the ranking so far (`complete: false`) to --json/--csv each time rank() reports one."""
+
+    NAMES = ("on_partial", "on_row", "on_result")
+
+    def __init__(self, json_path: Optional[Path], csv_path: Optional[Path]):
+        self.json_path, self.csv_path = json_path, csv_path
+
+    def param(self, fn: Any) -> Optional[str]:
+        """The keyword of `fn` that takes the ranking-so-far callback, if it has one and we write files."""
+        import inspect
+
+        if not (self.json_path or self.csv_path):
+            return None
+        params = inspect.signature(fn).parameters
+        return next((n for n in self.NAMES if n in params), None)
+
+    def __call__(self, ranking: Any) -> None:
+        data = ranking.to_json() if hasattr(ranking, "to_json") else dict(ranking)
+        data.setdefault("complete", False)
+        self.write(data)
+
+    def write(self, data: dict) -> list[str]:
+        bad: list[str] = []
+        if self.json_path:
+            bad = write_json(self.json_path, data)
+        if self.csv_path:
+            write_csv(self.csv_path, data)
+        return bad
 
 
 def write_csv(path: Path, result: dict) -> None:
@@ -270,11 +449,13 @@ def write_csv(path: Path, result: dict) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["rank", "source", *[f"{m}_{k}" for m in metrics for k in ("alignment", "ci_low", "ci_high", "diversity")],
-                "records", "tokens", "license"])
+                "records", "tokens", "license", "complete"])
+    complete = "true" if result.get("complete", True) else "false"
     for r in result["results"]:
-        w.writerow([r["rank"], r["source"],
-                    *[r["alignments"][m][k] for m in metrics for k in ("alignment", "ci_low", "ci_high", "diversity")],
-                    r["records"], r["tokens"], r["license"]])
+        w.writerow([r.get("rank"), r["source"],
+                    *[r.get("alignments", {}).get(m, {}).get(k) for m in metrics
+                      for k in ("alignment", "ci_low", "ci_high", "diversity")],
+                    r.get("records"), r.get("tokens"), r.get("license"), complete])
     try:
         atomic_write_bytes(Path(path), buf.getvalue().encode("utf-8"))
     except OSError as exc:
@@ -294,7 +475,21 @@ def _train_config(model: str, budget: int, epochs: int, lr: float, r: int, alpha
 
 
 def _say(msg: str) -> None:
-    err_console.print(f"[dim]{msg}[/dim]", highlight=False)
+    progress.note(msg)
+
+
+def check_train_numbers(budget: float, epochs: float, lr: float, r: float, alpha: Optional[float] = None,
+                        batch_size: Optional[float] = None, max_length: Optional[float] = None,
+                        mixed_precision: str = "no") -> None:
+    check_count("--budget", budget)
+    check_count("--epochs", epochs)
+    check_positive("--lr", lr)
+    check_count("--lora-r", r)
+    check_positive("--lora-alpha", alpha)
+    check_count("--batch-size", batch_size)
+    check_count("--max-length", max_length, 2)
+    if mixed_precision not in ("no", "fp16", "bf16"):
+        raise CurateError(f"--mixed-precision must be no, fp16 or bf16, got {mixed_precision!r}")
 
 
 @app.command()
@@ -318,17 +513,29 @@ def train(
 ) -> None:
     """LoRA fine-tune on a source or a mix; target CE before and after. Multi-GPU:
     `accelerate launch -m curate.cli train ...`."""
-    from curate import load
-    from train.lora import mix_spec, train_lora
-
     if (mix is None) == (source is None):
         raise CurateError("pass exactly one of --mix DIR or --source NAME")
+    check_train_numbers(budget=budget, epochs=epochs, lr=lr, r=r, alpha=alpha, batch_size=batch_size,
+                        max_length=max_length, mixed_precision=mixed_precision)
+    check_existing("--mix", mix)
+    check_local("--model", model)
+    check_output_folder("--out", out)
+    from curate import probe
+
+    probe.resolve(model)  # "not pulled" / offline hub id: before any data is read
+
+    from curate import load
+    from train.lora import check_run_folder, mix_spec, train_lora
+
+    inputs = [mix] if mix is not None else []
+    check_run_folder(out, inputs)  # a foreign non-empty --out is refused before anything loads
     spec = mix_spec(mix) if mix is not None else source
     train_ds, target_ds = load.load_source(spec), load.load_source(target)
     cfg = _train_config(model, budget, epochs, lr, r, alpha, target_modules, batch_size, max_length, packing,
                         formal_only, mixed_precision)
     name = source or f"mix:{Path(mix).name}"
-    res = train_lora(train_ds, target_ds, cfg, out, train_name=name, target_name=target, log=_say)
+    res = train_lora(train_ds, target_ds, cfg, out, train_name=name, target_name=target, log=_say,
+                     inputs=inputs)
     if res:
         console.print(f"{name}: {res['train_tokens']} tokens, {len(res['train_loss'])} steps in "
                       f"{res['train_seconds']:.0f}s; {target} CE {res['eval_ce_before']:.4f} -> "
@@ -352,6 +559,14 @@ def confirm(
     formal_only: bool = typer.Option(False, "--formal-only", help="Score only the formal side given the informal."),
 ) -> None:
     """The paper's experiment: alignment vs fine-tuned target CE per source (resumable)."""
+    check_train_numbers(budget=budget, epochs=epochs, lr=lr, r=r)
+    check_local("--model", model)
+    check_local("--probe", probe_name)
+    check_output_folder("--out", out)
+    STATE["resume"] = f"finished fine-tunes are kept in {out}; rerun the same command to reuse them"
+    from curate import probe
+
+    probe.resolve(model)
     from curate import metrics as metric_registry
     from train.confirm import ConfirmConfig, run_confirm
 
@@ -400,6 +615,12 @@ def bench(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
     """CE/perplexity on the target, few-shot autoformalization BLEU/chrF, Lean typecheck rate."""
+    check_count("--limit", limit, 0)
+    check_count("--shots", shots, 0)
+    check_count("--max-new-tokens", max_new_tokens)
+    check_local("--model", model)
+    check_existing("--adapter", adapter)
+    check_output_file("--json", json_path)
     from train.bench import BenchConfig, run_bench
     from train.generate import GenConfig
 
@@ -419,6 +640,7 @@ def bench(
     console.print(table)
     if json_path:
         write_json(json_path, res)
+        wrote(json_path)
 
 
 # ----------------------------------------------------------------------------- mix
@@ -455,6 +677,11 @@ def mix(
 
     if ranking is None and target is None:
         raise CurateError("give --ranking r.json, or --target (and --source ...) to rank first")
+    check_local("--probe", probe_name)
+    check_count("--k", k)
+    check_positive("--temperature", temperature)
+    check_count("--ngram", ngram)
+    check_count("--min-ngram", min_ngram)
     amount = parse_amount(budget, "--budget")
     if amount <= 0 or amount != int(amount):
         raise CurateError(f"--budget must be a positive whole number of tokens, got {budget!r}")
@@ -463,7 +690,8 @@ def mix(
                        tokenizer=probe_name, ngram=ngram, min_ngram=min_ngram, eval_sets=list(eval_set or []),
                        near_dedup=not no_near_dedup, near_threshold=near_threshold, target=target,
                        sources=list(source) if source else None, metric=metric)
-    with console.status("building the mix"):
+    check_output_folder("--out", out)
+    with progress.task("mix: building", unit="steps"):
         result = build_mix(config)
     m = result.manifest
     table = Table(title=f"mix for {m['target']['name']}: {config.strategy}, budget {config.budget:,} tokens")
@@ -479,38 +707,88 @@ def mix(
                   f"({t['removed']['contamination']} contaminated records removed, listed in removed.jsonl)")
     for note in m["notes"]:
         console.print(f"note: {note}")
+    wrote(f"{result.out}/ (data.jsonl, data.parquet, manifest.json, removed.jsonl, MIX.md)")
 
 
 # ----------------------------------------------------------------------------- entry point
+INTERRUPTED: dict[str, Any] = {"signal": None}
+RESUME_HINT = "finished work is cached; rerun the same command to resume from it"
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    """SIGINT/SIGTERM: remember which, and unwind as Ctrl-C does (`finally` blocks and temp-file cleanup run)."""
+    import signal
+
+    INTERRUPTED["signal"] = signal.Signals(signum).name
+    raise KeyboardInterrupt
+
+
+def _install_signals() -> dict:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, _on_signal)
+        except (ValueError, OSError):
+            pass
+    return old
+
+
+def _error(msg: str, code: int) -> int:
+    sink = STATE.get("sink")
+    if hasattr(sink, "error"):
+        sink.error(msg, code)  # --log-json: the error as an event too
+    err_console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    return code
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    """Console entry: user errors print one line and exit 1; usage errors exit 2."""
+    """Console entry: user errors print one line and exit 1; usage errors exit 2; SIGINT/SIGTERM exit 130
+    with one line on how to resume."""
+    import signal
+
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args or "-v" in args or os.environ.get("CURATE_VERBOSE") == "1"
+    INTERRUPTED["signal"] = None
+    STATE["resume"] = RESUME_HINT
+    STATE["sink"] = None
+    old = _install_signals()
+    code = 0
     try:
-        command.main(args=args, prog_name="curate", standalone_mode=False)
+        # typer (0.29) turns KeyboardInterrupt inside a command into a *returned* 130, so both paths are checked
+        rv = command.main(args=args, prog_name="curate", standalone_mode=False)
+        code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
     except CurateError as exc:
         if verbose:
             raise
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        return 1
+        code = _error(str(exc), 1)
     except typer.Exit as exc:
-        return exc.exit_code
+        code = exc.exit_code
     except typer.Abort:
-        err_console.print("aborted")
-        return 130
+        code = 130
     except NoArgsIsHelpError as exc:
         exc.show()
-        return 0
+        code = 0
     except ClickException as exc:
         exc.show()
-        return exc.exit_code
+        code = exc.exit_code
     except KeyboardInterrupt:
-        err_console.print("interrupted; finished work is cached and a rerun resumes from it")
+        code = 130
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if code == 130 or INTERRUPTED["signal"]:
+        how = INTERRUPTED["signal"] or "SIGINT"
+        err_console.print(f"interrupted ({how}): {STATE['resume']}", highlight=False, soft_wrap=True)
         return 130
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -7,15 +7,12 @@ source trees (Lean, Isabelle, code, text) plug in through `formal.readers` when 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from curate import catalog, load
+from curate import catalog, load, outdir
 from curate.catalog import SourceSpec
 from curate.errors import CurateError
 from curate.records import COLUMNS, KINDS, Record
@@ -44,6 +41,10 @@ class IngestOptions:
     """Git URL of a Lean repository to trace with lean-dojo (the `lean` extra; needs a toolchain and network)."""
     commit: str | None = None
     """Commit of `lean_repo` to trace."""
+    skip_bad_rows: bool = False
+    """Tabular input: skip (count and report) malformed rows and unreadable files instead of stopping."""
+    holds: tuple[str, ...] = ()
+    """Eval item sets (or target names) this dataset contains: rankings against those targets leave it out."""
 
 
 @dataclass
@@ -56,15 +57,86 @@ class IngestResult:
     registry: Path | None = None
 
 
+LEGACY_FILES = (RECORDS_FILE, SKIPPED_FILE)
+"""What an ingest folder held before output markers existed (such a folder is replaced, not refused)."""
+
+
+def check_out(out: Path, inputs: list[Path] = ()) -> Path:
+    """Refuse an output folder that is a file, holds files an earlier ingest did not write, holds or sits in an
+    input, or is unwritable — before anything is read. Returns it absolute."""
+    return outdir.check(out, "ingest", inputs=list(inputs), legacy=LEGACY_FILES)
+
+
 def check_writable(out: Path) -> None:
-    parent = out.parent if not out.exists() else out
+    outdir.check(out, "ingest", legacy=LEGACY_FILES)
+
+
+MAX_LINE_BYTES = 64 * 2**20
+"""A jsonl line longer than this is refused (or skipped with --skip-bad-rows) instead of read."""
+
+
+def _bad_line(path: Path, lineno: int, why: str, skipped: list | None) -> None:
+    if skipped is None:
+        raise CurateError(f"{path}:{lineno}: {why} (fix the line, or pass --skip-bad-rows to skip such rows)")
+    skipped.append((f"{path}:{lineno}", why))
+
+
+def read_jsonl(path: Path, skipped: list[tuple[str, str]] | None = None):
+    """(line number, object) per non-blank line. A bad line (not UTF-8, malformed, not an object, over
+    MAX_LINE_BYTES) raises one line naming file, line and column — or, given `skipped`, is listed there."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".curate-write-test-")
-        os.close(fd)
-        os.unlink(tmp)
+        fh = open(path, "rb")
     except OSError as exc:
-        raise CurateError(f"cannot write to {out}: {exc.strerror or exc}") from exc
+        raise CurateError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with fh:
+        lineno = 0
+        while True:
+            raw = fh.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            lineno += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                size = len(raw)
+                while (more := fh.readline(MAX_LINE_BYTES)) and not more.endswith(b"\n"):
+                    size += len(more)
+                size += len(more)
+                _bad_line(path, lineno, f"line of {size / 2**20:.0f} MB, over the {MAX_LINE_BYTES >> 20} MB limit",
+                          skipped)
+                continue
+            if b"\0" in raw:
+                _bad_line(path, lineno, "binary data (NUL bytes), not JSON text", skipped)
+                continue
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                _bad_line(path, lineno, f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
+                          skipped)
+                continue
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                _bad_line(path, lineno, f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})",
+                          skipped)
+                continue
+            if not isinstance(obj, dict):
+                _bad_line(path, lineno, f"expected a JSON object, got {type(obj).__name__}", skipped)
+                continue
+            yield lineno, obj
+
+
+def rows(path: Path, skipped: list[tuple[str, str]] | None = None):
+    """Rows of one tabular file: jsonl (and JSON Lines named .json) line by line, others via curate.load."""
+    kind = load.FILE_TYPES.get(path.suffix.lower())
+    if kind == "json":
+        with open(path, "rb") as fh:
+            head = fh.read(4096).lstrip()
+        if not head.startswith(b"\xef\xbb\xbf[") and not head.startswith(b"["):
+            kind = "jsonl"
+    if kind == "jsonl":
+        return read_jsonl(path, skipped)
+    return load.read_rows(path)
 
 
 def read_tabular(paths: list[Path], opts: IngestOptions) -> tuple[list[Record], list[tuple[str, str]]]:
@@ -90,39 +162,45 @@ def read_tabular(paths: list[Path], opts: IngestOptions) -> tuple[list[Record], 
         spec = SourceSpec(name=opts.name, kind=kind, license=opts.license, formal_lang=opts.formal_lang,
                           path=str(path.resolve()), fields=fields)
         report = load.LoadReport(opts.name)
-        for n, row in load.read_rows(path):
-            rec = load.to_record(spec, row, f"{path}:{n}", path.stem, n, report)
-            if rec is None:
-                continue
-            records.append(rec)
+        try:
+            for n, row in rows(path, skipped if opts.skip_bad_rows else None):
+                try:
+                    rec = load.to_record(spec, row, f"{path}:{n}", path.stem, n, report)
+                except CurateError as exc:
+                    if not opts.skip_bad_rows:
+                        raise
+                    skipped.append((f"{path}:{n}", str(exc)))
+                    continue
+                if rec is not None:
+                    records.append(rec)
+        except CurateError as exc:
+            if not opts.skip_bad_rows:
+                raise
+            skipped.append((str(path), f"unreadable file: {exc}"))
         if report.skipped:
             skipped += [(str(path), f"{why} ({count} rows)") for why, count in report.skipped.items()]
     return records, skipped
 
 
 def write_records(records: list[Record], out: Path, skipped: list[tuple[str, str]] | None = None) -> None:
-    """Write `records.jsonl` (and `skipped.jsonl`: every skipped part) into `out` atomically."""
-    check_writable(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    """Write `records.jsonl` and `skipped.jsonl` (every skipped part; empty when none was) into `out`,
+    replacing only an earlier ingest's files (see curate.outdir)."""
+    out = check_out(out)
+    tmp = outdir.new_tmp(out)
     try:
         with open(tmp / RECORDS_FILE, "w", encoding="utf-8") as fh:
             for r in records:
                 fh.write(json.dumps(r.to_row(), ensure_ascii=False) + "\n")
-        if skipped:
-            with open(tmp / SKIPPED_FILE, "w", encoding="utf-8") as fh:
-                for where, why in skipped:
-                    fh.write(json.dumps({"where": where, "why": why}, ensure_ascii=False) + "\n")
-        if out.exists():
-            backup = out.with_name(f".{out.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(out, backup)
-            os.replace(tmp, out)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with open(tmp / SKIPPED_FILE, "w", encoding="utf-8") as fh:
+            for where, why in skipped or []:
+                fh.write(json.dumps({"where": where, "why": why}, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        outdir.shutil.rmtree(tmp, ignore_errors=True)
+        raise CurateError(f"cannot write to {out}: {exc.strerror or exc}") from exc
+    except BaseException:
+        outdir.shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    outdir.install(tmp, out, "ingest", legacy=LEGACY_FILES)
 
 
 def registration(opts: IngestOptions, out: Path, records: list[Record]) -> SourceSpec:
@@ -135,6 +213,7 @@ def registration(opts: IngestOptions, out: Path, records: list[Record]) -> Sourc
         fields={"id": "id", "informal": "{informal?}", "formal": "{formal?}", "split": "{split?}",
                 "kind": "kind", "formal_lang": "{formal_lang?}", "meta": "{meta?}"},
         description=f"ingested with `curate ingest` ({len(records)} records)",
+        holds=catalog.check_holds(opts.holds),
     )
 
 
@@ -165,11 +244,47 @@ def read_formal(paths: list[Path], opts: IngestOptions, on_file: OnFile | None =
     return records, skipped
 
 
+def _utf8(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # only a character cut at the end of the sample
+    return True
+
+
+def _explain_tabular(paths: list[Path]) -> None:
+    """A data file given by name that auto-detection cannot read: say what it is and what to pass."""
+    try:
+        from formal import detect
+        from formal.source import is_binary
+    except ImportError:
+        return
+    for p in paths:
+        if not p.is_file() or p.suffix.lower() not in load.FILE_TYPES or detect.reader_for(p) is not None:
+            continue
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(8192)
+        except OSError as exc:
+            raise CurateError(f"cannot read {p}: {exc.strerror or exc}") from exc
+        if p.suffix.lower() in (".jsonl", ".json", ".csv") and (is_binary(head) or not _utf8(head)):
+            raise CurateError(f"{p}: binary data, not {p.suffix[1:]} text (is it the right file?)")
+        raise CurateError(f"{p}: a table of records; say which fields hold the text with --informal-field and/or "
+                          "--formal-field (it is not a LeanDojo benchmark file, the only table read without them)")
+
+
 def ingest(paths: list[Path], opts: IngestOptions, on_file: OnFile | None = None) -> IngestResult:
     """`on_file(done, total, path)` is called as source files are read (for a progress bar)."""
     if opts.name in catalog.BUILTIN:
         raise CurateError(f"{opts.name!r} is a built-in source name; choose another --name")
-    check_writable(opts.out)
+    catalog.check_holds(opts.holds)  # an unknown item set fails before any work
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.exists():
+            raise CurateError(f"{p}: no such file or folder")
+    out = check_out(opts.out, paths)  # before reading anything
+    if opts.kind == "auto":
+        _explain_tabular(paths)
     if opts.kind == "pairs":
         records, skipped = read_tabular(paths, opts)
     else:
@@ -183,9 +298,9 @@ def ingest(paths: list[Path], opts: IngestOptions, on_file: OnFile | None = None
         seen[r.id] += 1
         if seen[r.id] > 1:
             r.id = f"{r.id}#{seen[r.id]}"
-    write_records(records, opts.out, skipped)
-    reg = catalog.register(registration(opts, opts.out, records))
-    return IngestResult(out=opts.out, records=len(records), by_kind=Counter(r.kind for r in records),
+    write_records(records, out, skipped)
+    reg = catalog.register(registration(opts, out, records))
+    return IngestResult(out=out, records=len(records), by_kind=Counter(r.kind for r in records),
                         skipped=skipped, registry=reg)
 
 

@@ -13,6 +13,13 @@ FIX = Path(__file__).parent / "fixtures" / "foundation"
 DATA = Path(os.environ["CURATE_DATA_HOME"])
 
 
+def one_error_line(err: str) -> bool:
+    """Exactly one `error:` line, the last thing said, and no traceback (progress lines may come before it)."""
+    lines = err.strip().splitlines()
+    return (bool(lines) and lines[-1].startswith("error:") and sum(x.startswith("error:") for x in lines) == 1
+            and "Traceback" not in err)
+
+
 def run(capsys, *args) -> tuple[int, str, str]:
     code = main(list(args))
     out, err = capsys.readouterr()
@@ -60,7 +67,7 @@ def test_bad_input_gives_one_line_and_exit_1(capsys, tmp_path, isolated_cache, a
     code, _, err = run(capsys, *args)
     assert code == 1
     assert message in " ".join(err.split())
-    assert err.strip().startswith("error:") and "Traceback" not in err
+    assert one_error_line(err)
 
 
 def test_ingest_pairs_registers_a_loadable_source(capsys, tmp_path, isolated_cache):

@@ -1,0 +1,123 @@
+"""`curate rank` from the outside: progress in logs, partial results, interrupts, resume, one cache for two."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from clitools import child_env, register_sources, spawn, strict_json
+
+from curate.cli import main
+
+SOURCES = ["--target", "rank-t", "--source", "rank-a", "--source", "rank-b", "--source", "rank-c"]
+# a cheap metric, slowed to ~1 s per source in the child so that a signal lands mid-ranking
+SLOW_GZIP = """
+import time
+from curate.metrics import gzip as _g
+_prep = _g.GzipMetric.prepare
+def _slow(self, name, *a, **k):
+    if name != "rank-t":
+        time.sleep(1.0)
+    return _prep(self, name, *a, **k)
+_g.GzipMetric.prepare = _slow
+"""
+
+
+@pytest.fixture()
+def ranked(isolated_cache, tmp_path):
+    register_sources(tmp_path / "data")
+    return isolated_cache
+
+
+def numbers(path) -> dict:
+    data = strict_json(path)
+    return {r["source"]: (r["rank"], r["alignment"], r["ci_low"], r["ci_high"]) for r in data["results"]}
+
+
+def test_progress_lines_when_stderr_is_a_pipe(ranked, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "curate.cli", "rank", "--metric", "gzip", *SOURCES],
+                          env=child_env(ranked, CURATE_PROGRESS_INTERVAL="0"), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert any(x.startswith("ranking  ") and "/4 steps" in x and "elapsed" in x for x in lines), proc.stderr
+    assert "\x1b[" not in proc.stderr  # plain lines, no terminal control codes
+    assert "rank-a" in proc.stdout  # the table still goes to stdout
+
+
+def test_quiet_and_log_json(ranked, tmp_path):
+    env = child_env(ranked, CURATE_PROGRESS_INTERVAL="0")
+    quiet = subprocess.run([sys.executable, "-m", "curate.cli", "--quiet", "rank", "--metric", "gzip", *SOURCES],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    js = subprocess.run([sys.executable, "-m", "curate.cli", "--log-json", "rank", "--metric", "gzip", *SOURCES],
+                        env=env, capture_output=True, text=True, timeout=300)
+    events = [json.loads(x) for x in js.stderr.splitlines()]
+    assert js.returncode == 0 and {"start", "advance", "end"} <= {e["event"] for e in events}
+    assert any(e["step"] == "ranking" and e["event"] == "end" and e["done"] == 4 for e in events if "step" in e)
+
+
+def test_partial_json_then_complete_and_interrupt_through_main(ranked, tmp_path, capsys, monkeypatch):
+    """Ctrl-C after the first source: exit 130, one line on how to resume, a partial JSON/CSV
+    (complete: false); the rerun gives exactly the uninterrupted run's numbers."""
+    from curate.metrics import gzip as g
+
+    full = tmp_path / "full.json"
+    assert main(["rank", "--metric", "gzip", *SOURCES, "--json", str(full)]) == 0
+    assert strict_json(full)["complete"] is True
+
+    prepare, seen = g.GzipMetric.prepare, []
+
+    def interrupt_on_second_source(self, name, *a, **k):
+        if name != "rank-t":
+            seen.append(name)
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+        return prepare(self, name, *a, **k)
+
+    monkeypatch.setattr(g.GzipMetric, "prepare", interrupt_on_second_source)
+    out, csv = tmp_path / "r.json", tmp_path / "r.csv"
+    capsys.readouterr()
+    code = main(["rank", "--metric", "gzip", *SOURCES, "--json", str(out), "--csv", str(csv)])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err.strip().splitlines()[-1].startswith("interrupted (SIGINT): the sources finished so far are in")
+    part = strict_json(out)
+    assert part["complete"] is False and [r["source"] for r in part["results"]] == ["rank-a"]
+    assert csv.read_text().splitlines()[1].endswith(",false")
+    assert numbers(out)["rank-a"][1:] == numbers(full)["rank-a"][1:]
+
+    monkeypatch.setattr(g.GzipMetric, "prepare", prepare)
+    assert main(["rank", "--metric", "gzip", *SOURCES, "--json", str(out), "--csv", str(csv)]) == 0
+    assert strict_json(out)["complete"] is True and numbers(out) == numbers(full)
+    assert csv.read_text().splitlines()[1].endswith(",true")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_real_signal_exits_130_and_leaves_a_partial_ranking(ranked, tmp_path, sig):
+    out = tmp_path / "r.json"
+    proc = spawn(["rank", "--metric", "gzip", *SOURCES, "--json", str(out)], child_env(ranked), SLOW_GZIP)
+    deadline = time.monotonic() + 120
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first source's row is written as soon as it is final
+    assert out.exists(), proc.communicate()[1]
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"interrupted ({sig.name})" in err and "rerun the same command" in err
+    part = strict_json(out)
+    assert part["complete"] is False and 1 <= len(part["results"]) < 3
+
+
+def test_two_concurrent_ranks_on_one_cache_agree(ranked, tmp_path):
+    env = child_env(ranked)
+    outs = [tmp_path / f"r{i}.json" for i in range(2)]
+    procs = [spawn(["rank", "--metric", "gzip", *SOURCES, "--json", str(o)], env) for o in outs]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert numbers(outs[0]) == numbers(outs[1])
