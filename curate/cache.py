@@ -38,11 +38,17 @@ def key_hash(key: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def _temp_beside(path: Path, data: bytes) -> str:
     """Write `data` to a fsynced temp file in path's folder; return its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would make it; mkstemp's 0600 hides results from co-workers
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

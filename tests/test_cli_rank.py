@@ -121,3 +121,16 @@ def test_two_concurrent_ranks_on_one_cache_agree(ranked, tmp_path):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     assert numbers(outs[0]) == numbers(outs[1])
+
+
+def test_results_are_readable_by_others(ranked, tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "r.json"
+    old = os.umask(0o022)
+    try:
+        assert main(["rank", "--metric", "gzip", *SOURCES, "--json", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
