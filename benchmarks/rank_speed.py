@@ -173,6 +173,12 @@ def main() -> int:
         for s, a0, a1, h, m in rows:
             print(f"| {s} | {a0:.6f} | {a1:.6f} | {h:.6f} | {m:.4f} |")
         print(f"\norder identical: {same}; largest move {worst:.4f} CI half-widths")
+        base = {r["source"]: r for r in json.loads(args.compare.read_text())["results"]}
+        fields = ("records", "tokens", "ci_low", "ci_high", "diversity", "fingerprint")
+        differ = {f: [r["source"] for r in result["results"] if r["source"] in base and r.get(f) != base[r["source"]].get(f)]
+                  for f in fields}
+        print("fields that differ from the base: " + (", ".join(f"{f} ({', '.join(v)})" for f, v in differ.items() if v)
+                                                      or "none (records, tokens, CIs, diversity, fingerprints equal)"))
     cli_wall = None
     if args.cli:
         cmd = [sys.executable, "-m", "curate.cli", "rank", "--target", args.target,

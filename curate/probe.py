@@ -60,10 +60,19 @@ def pull(name: str = DEFAULT_PROBE, force: bool = False) -> Path:
     """Convert a built-in probe into a plain safetensors folder in the cache; return its path."""
     if name not in BUILTIN_MODELS:
         raise CurateError(f"unknown built-in model {name!r}; built-ins: {', '.join(BUILTIN_MODELS)}")
-    spec = BUILTIN_MODELS[name]
+    from curate.cache import file_lock
+
     dest = pulled_path(name)
     if (dest / "config.json").exists() and not force:
         return dest
+    with file_lock(models_dir() / f".{name}.lock"):  # two processes pulling at once: one converts
+        if (dest / "config.json").exists() and not force:
+            return dest
+        return _convert(name, dest)
+
+
+def _convert(name: str, dest: Path) -> Path:
+    spec = BUILTIN_MODELS[name]
     pkg = _package_dir(spec.module)
     if pkg is None or not (pkg / spec.gguf).exists():
         raise CurateError(

@@ -217,3 +217,75 @@ def test_legacy_torch_entries_are_read_and_migrated(world):
     again = rank(world, OPTIONS)
     assert numbers(again) == numbers(first)
     assert len(list(root.glob("*/*.npz"))) == 16  # migrated
+
+
+RANK_PROC = """
+import json, os, sys, time
+from curate.metrics import task2vec as t2v
+from curate.rank import RankConfig, rank
+config, options, slow = RankConfig(**json.loads(sys.argv[1])), json.loads(sys.argv[2]), float(sys.argv[3])
+real = t2v.Task2VecMetric.embed
+def embed(self, batch, seed):  # slow batches, so that processes overlap or can be killed mid-run
+    time.sleep(slow)
+    return real(self, batch, seed)
+t2v.Task2VecMetric.embed = embed
+print(json.dumps(rank(config, options).to_json()))
+"""
+
+
+def _spawn(world, slow: float):
+    import os
+    import subprocess
+    import sys
+    from dataclasses import asdict
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen([sys.executable, "-c", RANK_PROC, json.dumps(asdict(world)), json.dumps(OPTIONS), str(slow)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+
+
+def test_two_concurrent_ranks_on_one_cache_agree_and_share_the_work(world):
+    from curate import settings
+
+    artefacts.facts(world.target, world.probe)  # (facts are computed by both otherwise: harmless, but slower)
+    procs = [_spawn(world, 0.2) for _ in range(2)]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert outs[0]["results"] == outs[1]["results"]
+    assert len(list((settings.cache_dir() / "task2vec").glob("*/*.npz"))) == 16
+    assert numbers(rank(world, OPTIONS)) == numbers(Ranking.from_json(outs[0]))
+
+
+def test_sigkilled_rank_leaves_a_readable_cache_and_a_rerun_gives_the_same_numbers(world, tmp_path, monkeypatch):
+    import signal
+    import time
+
+    from curate import settings
+
+    proc = _spawn(world, 0.3)
+    folder = settings.cache_dir() / "task2vec"
+    end = time.monotonic() + 120
+    while len(list(folder.glob("*/*.npz"))) < 6:  # some batches finished, more in flight
+        assert time.monotonic() < end and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    kept = list(folder.glob("*/*.npz"))
+    assert 6 <= len(kept) < 16
+    import numpy as np
+
+    for f in kept:  # every entry that exists reads back whole
+        with np.load(f) as z:
+            assert z["embedding"].dtype == np.float32 and z["embedding"].size > 0
+    resumed = rank(world, OPTIONS)
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "fresh"))
+    registrations = (tmp_path / "cache" / "sources.json").read_text()
+    settings._overrides.pop("cache_dir", None)
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "sources.json").write_text(registrations)
+    assert numbers(resumed) == numbers(rank(world, OPTIONS))  # same as a run that was never killed
