@@ -134,3 +134,79 @@ def test_results_are_readable_by_others(ranked, tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+# ----------------------------------------------------------------------------- the embedding cache, from outside
+T2V = ["--metric", "task2vec", "--batches", "2", "--batch-size", "4", "--max-length", "32", *SOURCES]
+
+
+@pytest.fixture()
+def tiny_probe(tmp_path):
+    from tinymodels import char_tokenizer, tiny_llama
+
+    path = tmp_path / "probe"
+    tok = char_tokenizer(save_dir=path)
+    tiny_llama(vocab_size=len(tok)).save_pretrained(path)
+    return path
+
+
+def _reference(ranked, tmp_path, tiny_probe):
+    """The same ranking in a fresh cache of its own (same registrations), uninterrupted."""
+    import shutil
+
+    cache = tmp_path / "ref-cache"
+    cache.mkdir()
+    shutil.copy(ranked / "sources.json", cache / "sources.json")
+    ref = tmp_path / "ref.json"
+    p = spawn(["rank", *T2V, "--probe", str(tiny_probe), "--json", str(ref)], child_env(cache))
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    return numbers(ref)
+
+
+def _cache_entries_readable(cache) -> int:
+    import torch
+
+    n = 0
+    for p in (cache / "task2vec").rglob("*"):
+        if p.is_file() and not p.name.endswith((".lock", ".tmp")):
+            if p.suffix == ".pt":
+                torch.load(p, map_location="cpu", weights_only=True)
+            elif p.suffix == ".json":
+                json.loads(p.read_text())
+            n += 1
+    return n
+
+
+def test_sigkill_mid_ranking_leaves_the_cache_readable_and_the_rerun_agrees(ranked, tmp_path, tiny_probe):
+    ref = _reference(ranked, tmp_path, tiny_probe)
+
+    out = tmp_path / "r.json"
+    proc = spawn(["--log-json", "rank", *T2V, "--probe", str(tiny_probe), "--json", str(out)], child_env(ranked),
+                 "import time\nimport curate.cache as _c\n_w = _c.atomic_write_bytes\n"
+                 "def _slow(*a, **k):\n    _w(*a, **k)\n    time.sleep(0.5)\n_c.atomic_write_bytes = _slow\n")
+    for line in proc.stderr:  # kill as soon as the first batch embedding is done
+        if line.startswith("{") and json.loads(line).get("step") == "task2vec: batches" and \
+                json.loads(line).get("event") == "advance":
+            break
+    proc.kill()
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists() or strict_json(out)["complete"] is False  # killed mid-ranking, not after
+    assert _cache_entries_readable(ranked) >= 1
+
+    again = spawn(["rank", *T2V, "--probe", str(tiny_probe), "--json", str(out)], child_env(ranked))
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert strict_json(out)["complete"] is True and numbers(out) == ref
+
+
+def test_two_concurrent_task2vec_ranks_on_one_cache_agree(ranked, tmp_path, tiny_probe):
+    ref = _reference(ranked, tmp_path, tiny_probe)
+    outs = [tmp_path / f"r{i}.json" for i in range(2)]
+    procs = [spawn(["rank", *T2V, "--probe", str(tiny_probe), "--json", str(o)], child_env(ranked)) for o in outs]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert numbers(outs[0]) == numbers(outs[1]) == ref
+    assert _cache_entries_readable(ranked) >= 1
