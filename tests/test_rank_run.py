@@ -65,14 +65,15 @@ def test_rank_returns_a_typed_ranking_and_reports_each_finished_row(world):
     assert "batches" not in data["results"][0]["alignments"]["task2vec"]  # fixed K: not reported
 
 
-def test_cached_rerun_loads_no_data_no_tokenizer_and_no_model(world, monkeypatch):
+def test_cached_rerun_loads_no_data_no_tokenizer_and_no_model_and_recomputes_no_ci(world, monkeypatch):
     first = rank(world, OPTIONS)
 
     def forbidden(*_a, **_k):
         raise AssertionError("a cached ranking loaded something")
 
     for mod, attr in ((probe, "load"), (load, "load_source"), (load, "load_with_report"), (load, "fingerprint"),
-                      (tokens, "tokenizer_for"), (t2v.Task2VecMetric, "embed")):
+                      (tokens, "tokenizer_for"), (t2v.Task2VecMetric, "embed"), (t2v.coefficients, "alignment"),
+                      (t2v.coefficients, "diversity")):
         monkeypatch.setattr(mod, attr, forbidden)
     again = rank(world, OPTIONS)
     assert numbers(again) == numbers(first)

@@ -320,6 +320,15 @@ def body_embedding(model, batch: batching.Batch, layers: list[int] | None = None
 
 # ---------------------------------------------------------------------------- metric
 
+def _coefficients_code() -> str:
+    """A hash of the code behind the coefficients and their CIs: editing it invalidates cached estimates."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(coefficients.__file__).parent
+    return hashlib.sha256(b"".join((root / f).read_bytes() for f in ("coefficients.py", "stats.py"))).hexdigest()[:16]
+
+
 class Task2VecMetric(AlignmentMetric):
     """Task2Vec alignment/diversity over K distinct batches per dataset, cached per batch.
 
@@ -353,6 +362,8 @@ class Task2VecMetric(AlignmentMetric):
             self._device = probe.resolve_device(c.device, "task2vec")
         self.cache = Cache("task2vec", enabled=c.use_cache)
         self.token_cache = Cache("batch-tokens", enabled=c.use_cache)
+        self.estimates = Cache("task2vec-estimates", enabled=c.use_cache)
+        self._memo: dict[str, dict[str, Any]] = {}
         self.reporter: progress.Task | None = None
         """A shared progress task to advance per computed batch (set by `curate.rank`)."""
         self.batch_seconds: list[float] = []
@@ -417,6 +428,11 @@ class Task2VecMetric(AlignmentMetric):
     def _read(self, key: dict[str, Any]) -> dict[str, Any] | None:
         """A cached batch as {"embedding": (dim,) float32 array, "tokens": int}; numpy entries first,
         then those older versions wrote with torch (read only when such a file exists)."""
+        from curate.cache import key_hash
+
+        h = key_hash(key)
+        if h in self._memo:  # read once per run (pending() and prepare() both ask)
+            return self._memo[h]
         hit = self.cache.get(key, ".npz")
         if hit is None and self.cache.enabled and self.cache.path(key, ".pt").exists():
             hit = self.cache.get(key, ".pt")
@@ -425,7 +441,8 @@ class Task2VecMetric(AlignmentMetric):
                 hit = self.cache.put(key, hit, ".npz")
         if hit is None:
             return None
-        return {"embedding": np.asarray(hit["embedding"], dtype=np.float32), "tokens": int(hit["tokens"])}
+        self._memo[h] = {"embedding": np.asarray(hit["embedding"], dtype=np.float32), "tokens": int(hit["tokens"])}
+        return self._memo[h]
 
     def pending(self, dataset, seed: int, batches: int | None = None) -> int:
         """How many batches `prepare` would have to compute (the rest are cached)."""
@@ -498,14 +515,29 @@ class Task2VecMetric(AlignmentMetric):
         if len(widths) > 1 or len(keys) > 1:
             raise CurateError("task2vec: datasets were embedded with different probes or settings; re-prepare them")
 
+    def _estimate(self, kind: str, fn, *matrices: np.ndarray) -> Estimate:
+        """A coefficient with its bootstrap CI, cached by the embeddings' bytes and the settings (the
+        2,000 bootstrap resamples are most of a cached ranking's time otherwise)."""
+        import hashlib
+
+        c = self.config
+        key = {"v": 1, "code": _coefficients_code(), "kind": kind, "distance": c.distance, "n_boot": c.n_boot,
+               "seed": c.seed,
+               "embeddings": [hashlib.sha256(np.ascontiguousarray(m, dtype=np.float32).tobytes()).hexdigest()
+                              + f":{m.shape[0]}x{m.shape[1]}" for m in matrices]}
+        hit = self.estimates.get(key)
+        if hit is not None:
+            return Estimate(float(hit["value"]), float(hit["ci_low"]), float(hit["ci_high"]), int(hit["n"]))
+        est = fn(*matrices, c.distance, c.n_boot, c.seed)
+        self.estimates.put(key, est.to_json())
+        return est
+
     def alignment(self, source: Prepared, target: Prepared) -> Estimate:
         self._check(source, target)
-        c = self.config
-        return coefficients.alignment(source.data.matrix, target.data.matrix, c.distance, c.n_boot, c.seed)
+        return self._estimate("alignment", coefficients.alignment, source.data.matrix, target.data.matrix)
 
     def diversity(self, prepared: Prepared) -> Estimate:
-        c = self.config
-        return coefficients.diversity(prepared.data.matrix, c.distance, c.n_boot, c.seed)
+        return self._estimate("diversity", coefficients.diversity, prepared.data.matrix)
 
 
 __all__ = ["Config", "Task2VecMetric", "Embeddings", "head_embedding", "body_embedding", "final_hidden",

@@ -333,3 +333,18 @@ def test_threads_follow_the_request_the_environment_and_the_load(monkeypatch):
         probe.pick_threads()
     with pytest.raises(CurateError, match="threads"):
         metric("unused", threads=0)
+
+
+def test_cached_estimates_equal_computed_ones_and_follow_the_settings(tiny_probe):
+    from curate import coefficients
+
+    path, ds, other = tiny_probe(), records("lean", 40), records("chat", 40)
+    m = metric(path)
+    a, b = m.prepare("lean", ds, 0), m.prepare("chat", other, 0)
+    first = m.alignment(b, a), m.diversity(b)
+    again = metric(path).alignment(b, a), metric(path).diversity(b)  # from the estimate cache
+    direct = (coefficients.alignment(b.data.matrix, a.data.matrix, "task2vec", 200, 0),
+              coefficients.diversity(b.data.matrix, "task2vec", 200, 0))
+    assert first == again == direct
+    assert metric(path, n_boot=300).alignment(b, a) == coefficients.alignment(b.data.matrix, a.data.matrix,
+                                                                              "task2vec", 300, 0)
