@@ -9,9 +9,8 @@ one GPU or several (`accelerate launch -m curate.cli train ...`; on CPUs
 
 Memory: the loss never holds a whole batch's logits (`train.loss`: head + CE over chunks of tokens)
 and, by default, each layer's activations are recomputed in the backward pass (activation
-checkpointing: the same gradients, about a third more training compute), so a default run of
-SmolLM2-135M (8 × 256 tokens per step) peaks near 1.5 GB resident on a CPU instead of ~8 GB
-(benchmarks/train_memory.py).
+checkpointing: the same gradients, about a third more training compute); peak resident memory of
+a default run is measured by benchmarks/train_memory.py (numbers in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
