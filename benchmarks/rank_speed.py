@@ -100,11 +100,42 @@ def compare(result: dict, base_path: Path) -> tuple[list[tuple], bool, float]:
     return rows, same_order, worst
 
 
+def precision_ratio(target: str, n: int, probe_name: str) -> None:
+    """fp32 vs bf16 head embeddings of the same target batches, alternating, on this machine now."""
+    import numpy as np
+
+    from curate import artefacts, batching, load, tokens
+    from curate.metrics import task2vec as t2v
+
+    m = t2v.Task2VecMetric(t2v.Config(probe=probe_name))
+    ds = load.load_source(target)
+    plan = m.plan(len(ds), 0)
+    tok = tokens.tokenizer_for(m.config.probe)
+    model = m.model()
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    diffs = []
+    for rows in plan.rows[:n]:
+        batch = batching.collate(batching.tokenize(load.texts(ds.select(rows)), tok, m.config.max_length),
+                                 batching.pad_id(tok))
+        out = {}
+        for prec in ("fp32", "bf16", "fp32", "bf16"):
+            t0 = time.perf_counter()
+            out[prec] = t2v.head_embedding(model, batch, precision=prec).numpy()
+            times[prec].append(time.perf_counter() - t0)
+        diffs.append(float(np.abs(out["bf16"] - out["fp32"]).max() / np.abs(out["fp32"]).max()))
+    f, b = np.median(times["fp32"]), np.median(times["bf16"])
+    print(f"\nprecision: {len(times['fp32'])} fp32 and {len(times['bf16'])} bf16 head embeddings of {target} batches "
+          f"(32 x 128), alternating: median fp32 {f:.2f} s, bf16 {b:.2f} s, bf16/fp32 {b / f:.2f}; "
+          f"max |bf16 - fp32| / max |fp32| per batch: {', '.join(f'{d:.2e}' for d in diffs)}")
+    _ = artefacts
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache-dir", type=Path, required=True)
     ap.add_argument("--cold", action="store_true", help="empty the embedding/token/source caches first")
     ap.add_argument("--target", default="proofnet")
+    ap.add_argument("--probe", default="smollm2")
     ap.add_argument("--source", action="append", help="candidate (repeat); default: every available one")
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--adaptive", action="store_true")
@@ -113,6 +144,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the ranking JSON here")
     ap.add_argument("--compare", type=Path, help="a base ranking JSON to compare alignments and order with")
     ap.add_argument("--cli", action="store_true", help="also time the CLI command in a fresh interpreter")
+    ap.add_argument("--precision-ratio", type=int, default=0, metavar="N",
+                    help="after the ranking, time N target batches in fp32 and in bf16, alternating (same batches, "
+                         "same load), and print the per-batch times and their ratio")
     args = ap.parse_args()
 
     os.environ["CURATE_CACHE"] = str(args.cache_dir)
@@ -130,7 +164,7 @@ def main() -> int:
 
     instrument()
     t_imports = time.perf_counter() - t_start
-    config = RankConfig(target=args.target, sources=args.source, adaptive=args.adaptive)
+    config = RankConfig(target=args.target, sources=args.source, adaptive=args.adaptive, probe=args.probe)
     options = {"precision": args.precision, "threads": args.threads, "batches": args.batches}
     events: list[str] = []
 
@@ -179,9 +213,11 @@ def main() -> int:
                   for f in fields}
         print("fields that differ from the base: " + (", ".join(f"{f} ({', '.join(v)})" for f, v in differ.items() if v)
                                                       or "none (records, tokens, CIs, diversity, fingerprints equal)"))
+    if args.precision_ratio:
+        precision_ratio(args.target, args.precision_ratio, args.probe)
     cli_wall = None
     if args.cli:
-        cmd = [sys.executable, "-m", "curate.cli", "rank", "--target", args.target,
+        cmd = [sys.executable, "-m", "curate.cli", "rank", "--target", args.target, "--probe", args.probe,
                *[x for s in (args.source or []) for x in ("--source", s)], "--json", str(args.cache_dir / "cli.json")]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
