@@ -61,6 +61,19 @@ def test_quiet_and_log_json(ranked, tmp_path):
     assert any(e["step"] == "ranking" and e["event"] == "end" and e["done"] == 4 for e in events if "step" in e)
 
 
+def test_ctrl_c_through_main_exits_130_with_one_line(isolated_cache, capsys, monkeypatch):
+    """Issue 17.2: typer returns (not raises) 130 on KeyboardInterrupt; main must not turn it into 0."""
+    import curate.rank
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(curate.rank, "rank", interrupted)
+    assert main(["rank", "--metric", "gzip", "--source", "gsm8k"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "interrupted (SIGINT): finished work is cached; rerun the same command to resume from it"
+
+
 def test_partial_json_then_complete_and_interrupt_through_main(ranked, tmp_path, capsys, monkeypatch):
     """Ctrl-C after the first source: exit 130, one line on how to resume, a partial JSON/CSV
     (complete: false); the rerun gives exactly the uninterrupted run's numbers."""
