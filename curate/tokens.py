@@ -28,9 +28,17 @@ def maybe_tokenizer(model: str = probe.DEFAULT_PROBE):
         return None
 
 
+CHUNK = 4096
+"""Texts per batched tokenizer call (bounds the memory of one call's token lists)."""
+
+
 def lengths(texts: list[str], tokenizer) -> list[int]:
-    enc = tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
-    return [len(ids) for ids in enc]
+    """Tokens per text (no special tokens), in batched calls of CHUNK texts."""
+    out: list[int] = []
+    for start in range(0, len(texts), CHUNK):
+        enc = tokenizer(texts[start:start + CHUNK], add_special_tokens=False, truncation=False)["input_ids"]
+        out.extend(len(ids) for ids in enc)
+    return out
 
 
 def record_lengths(ds, tokenizer, fingerprint: str, model: str = probe.DEFAULT_PROBE) -> list[int]:

@@ -290,3 +290,26 @@ def test_sigkilled_rank_leaves_a_readable_cache_and_a_rerun_gives_the_same_numbe
     (tmp_path / "fresh").mkdir()
     (tmp_path / "fresh" / "sources.json").write_text(registrations)
     assert numbers(resumed) == numbers(rank(world, OPTIONS))  # same as a run that was never killed
+
+
+def test_huge_sources_get_a_labelled_token_estimate_from_a_sample(world, monkeypatch):
+    exact = artefacts.facts("chat", world.probe)
+    assert exact.tokens_estimated is False
+    monkeypatch.setattr(artefacts, "SAMPLE_ABOVE", 10)
+    monkeypatch.setattr(artefacts, "TOKEN_SAMPLE", 12)
+    est = artefacts.facts("chat", world.probe, use_cache=False)
+    assert est.tokens_estimated is True and est.records == exact.records
+    assert abs(est.tokens - exact.tokens) < 0.5 * exact.tokens  # 12 of 24 records, scaled up
+    world.sources = ["chat"]
+    result = rank(world, OPTIONS)  # the refreshed (estimated) facts are what the ranking reports
+    assert result.to_json()["results"][0]["tokens_estimated"] is True
+    assert any("chat: token count estimated from a sample of 12 records" in n for n in result.notes)
+
+
+def test_token_counts_are_batched_and_equal_unbatched(monkeypatch):
+    tok = char_tokenizer()
+    texts = [f"text number {i} " * (i % 7 + 1) for i in range(50)]
+    one = tokens.lengths(texts, tok)
+    monkeypatch.setattr(tokens, "CHUNK", 7)
+    assert tokens.lengths(texts, tok) == one
+    assert artefacts.count_tokens(texts, tok) == sum(one)
