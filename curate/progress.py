@@ -14,8 +14,7 @@ print (the Task carries step, total, done, start time and free-form detail).
 
 Sinks here (`make_sink(mode)`, installed by the CLI): `RichSink` (bars on a terminal), `LineSink` (plain
 flushed lines when stderr is a log: at most one status line per CURATE_PROGRESS_INTERVAL seconds (5), a
-heartbeat after CURATE_PROGRESS_HEARTBEAT seconds (20) of silence, and for a long task the expected time
-measured on its first unit), `JsonSink` (`--log-json`: one JSON event per line) and None (`--quiet`).
+heartbeat after CURATE_PROGRESS_HEARTBEAT seconds (20) of silence), `JsonSink` (`--log-json`: one JSON event per line) and None (`--quiet`).
 """
 
 from __future__ import annotations
@@ -140,20 +139,17 @@ def describe(task: Task) -> str:
 
 
 class LineSink:
-    """Plain, flushed lines for logs (stderr not a terminal): at most one status line per `interval` seconds,
-    a heartbeat line after `heartbeat` seconds of silence while a task runs, and once per long task the
-    expected time measured on its first unit. Notes are printed as they come."""
+    """Plain, flushed lines for logs (stderr not a terminal): at most one status line per `interval` seconds
+    (step, source, i/K, other detail, elapsed, ETA), a heartbeat line after `heartbeat` seconds of silence
+    while a task runs, one line when a long task ends. Notes (e.g. the expected time a reporter measured on
+    its first unit) are printed as they come."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float | None = None, heartbeat: float | None = None,
-                 plan_after: float = 30.0):
+    def __init__(self, stream: TextIO | None = None, interval: float | None = None, heartbeat: float | None = None):
         self._stream = stream
         self.interval = float(os.environ.get("CURATE_PROGRESS_INTERVAL", 5.0) if interval is None else interval)
         self.heartbeat = float(os.environ.get("CURATE_PROGRESS_HEARTBEAT", 20.0) if heartbeat is None else heartbeat)
-        self.plan_after = plan_after
-        """Say the expected time only for tasks expected to take at least this long."""
         self.active: list[Task] = []
         self._last = time.monotonic()  # the first status line comes `interval` after the sink starts
-        self._said_plan: set[int] = set()
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -183,22 +179,12 @@ class LineSink:
 
     def advance(self, task: Task) -> None:
         with self._lock:
-            if (id(task) not in self._said_plan and task.total and 1 <= task.done < task.total
-                    and "eta_s" not in task.detail):  # a reporter with its own estimate says the plan itself
-                self._said_plan.add(id(task))
-                left = eta(task)
-                if left is not None and task.elapsed + left >= self.plan_after:
-                    what = f"{task.step} {task.detail.get('source', '')}".strip()
-                    self._write(f"{what}: {task.total} {task.unit}; the first took {task.elapsed / task.done:.1f} s, "
-                                f"so about {_hms(task.elapsed + left)} in all at this rate")
-                    return
             if self._due(task):
                 self._write(describe(task))
 
     def end(self, task: Task) -> None:
         with self._lock:
             self.active = [t for t in self.active if t is not task]
-            self._said_plan.discard(id(task))
             if task.elapsed >= self.interval:
                 what = f"{task.step} {task.detail.get('source', '')}".strip()
                 self._write(f"{what}: {task.done} {task.unit} in {_hms(task.elapsed)}")
