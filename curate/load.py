@@ -19,7 +19,25 @@ from curate.errors import CurateError
 from curate.records import COLUMNS, KINDS, Record, render
 
 FILE_TYPES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-HUB_MAX_RECORDS = 20000  # hub sources can be huge (C4); we stream and take this many
+DEFAULT_MAX_RECORDS = 20000
+"""Hub sources loaded whole into memory (`load_source`) stop after this many records unless
+`--max-records` (`set_max_records`) says otherwise; the mix streams sources and reads them whole."""
+_MAX_RECORDS: dict[str, int | None] = {}
+
+
+def set_max_records(n: int | None) -> None:
+    """`--max-records`: read at most n records of any source (None = the default rule above)."""
+    if n is not None and n < 1:
+        raise CurateError(f"--max-records must be at least 1, got {n}")
+    _MAX_RECORDS["n"] = n
+
+
+def max_records(spec: SourceSpec | None = None, whole: bool = True) -> int | None:
+    """The record cap in force for `spec` (None = no cap). `whole`: the caller holds the source in memory."""
+    n = _MAX_RECORDS.get("n")
+    if n is not None:
+        return n
+    return DEFAULT_MAX_RECORDS if whole and spec is not None and spec.is_hub else None
 
 
 def _doc_comment(text: str) -> str:
@@ -81,7 +99,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8").rstrip("\r\n")  # else an error at the line's end reads "column 1"
             except UnicodeDecodeError as exc:
                 raise CurateError(f"{path}:{lineno}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})") from exc
             if not line.strip():
@@ -119,7 +137,20 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict]]:
                 raise CurateError(f"{path}: item {i} is not a JSON object")
             yield i, obj
         return
-    if kind in ("parquet", "csv"):
+    if kind == "parquet":  # streamed batch by batch, never read whole
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+            i = 0
+            for batch in pf.iter_batches(batch_size=4096):
+                for row in batch.to_pylist():
+                    i += 1
+                    yield i, row
+        except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) for corrupt files
+            raise CurateError(f"{path}: cannot read as parquet ({str(exc).splitlines()[0][:200]})") from exc
+        return
+    if kind == "csv":
         import datasets
 
         try:
@@ -219,21 +250,17 @@ def _hub_rows(spec: SourceSpec, limit: int | None) -> Iterator[tuple[str, str, i
         ds = datasets.load_dataset(spec.hub_id, spec.hub_config, split=spec.hub_split, streaming=True)
     except Exception as exc:
         raise CurateError(f"cannot load hub dataset {spec.hub_id}: {str(exc).splitlines()[0][:200]}") from exc
-    cap = limit or HUB_MAX_RECORDS
     for i, row in enumerate(ds, 1):
-        if i > cap:
+        if limit and i > limit:
             break
         yield f"{spec.hub_id}#{i}", spec.hub_split, i, row
 
 
-def load_with_report(source: str | SourceSpec, limit: int | None = None):
-    """(Dataset of records, LoadReport). Raises CurateError on bad input or an empty result."""
-    import datasets
+def iter_records(spec: SourceSpec, report: LoadReport, limit: int | None = None) -> Iterator[dict]:
+    """The source's record rows one at a time, in order (nothing held but the ids seen so far).
 
-    spec = catalog.get(source) if isinstance(source, str) else source
-    report = LoadReport(spec.name)
+    Raises CurateError on bad input, and at the end if the source had no records."""
     rows = _hub_rows(spec, limit) if spec.is_hub else _local_rows(spec)
-    records: list[dict] = []
     seen: Counter = Counter()
     for where, stem, n, row in rows:
         rec = to_record(spec, row, where, stem, n, report)
@@ -242,13 +269,37 @@ def load_with_report(source: str | SourceSpec, limit: int | None = None):
         seen[rec.id] += 1
         if seen[rec.id] > 1:  # keep ids unique within a source
             rec.id = f"{rec.id}#{seen[rec.id]}"
-        records.append(rec.to_row())
-        if limit and len(records) >= limit:
+        report.records += 1
+        yield rec.to_row()
+        if limit and report.records >= limit:
             break
-    report.records = len(records)
-    if not records:
+    if not report.records:
         why = f"; skipped: {dict(report.skipped)}" if report.skipped else ""
         raise CurateError(f"source {spec.name!r} has no records ({report.rows} rows read at {spec.location()}{why})")
+
+
+def iter_batches(source: str | SourceSpec, size: int, limit: int | None = None,
+                 report: LoadReport | None = None) -> Iterator[list[dict]]:
+    """The source's record rows in batches of `size` (the last may be shorter), streamed."""
+    spec = catalog.get(source) if isinstance(source, str) else source
+    report = report if report is not None else LoadReport(spec.name)
+    batch: list[dict] = []
+    for row in iter_records(spec, report, limit if limit is not None else max_records(spec, whole=False)):
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def load_with_report(source: str | SourceSpec, limit: int | None = None):
+    """(Dataset of records, LoadReport). Raises CurateError on bad input or an empty result."""
+    import datasets
+
+    spec = catalog.get(source) if isinstance(source, str) else source
+    report = LoadReport(spec.name)
+    records = list(iter_records(spec, report, limit if limit is not None else max_records(spec)))
     features = datasets.Features({c: datasets.Value("string") for c in COLUMNS})
     ds = datasets.Dataset.from_list(records, features=features)
     return ds, report
@@ -260,7 +311,7 @@ _CACHE: dict[tuple, tuple] = {}
 def load_source(source: str | SourceSpec, limit: int | None = None):
     """The records of a catalog source as a `datasets.Dataset` (memoised per process)."""
     spec = catalog.get(source) if isinstance(source, str) else source
-    key = (spec.name, spec.location(), limit)
+    key = (spec.name, spec.location(), limit, _MAX_RECORDS.get("n"))
     if key not in _CACHE:
         _CACHE[key] = load_with_report(spec, limit)
     return _CACHE[key][0]
@@ -269,7 +320,7 @@ def load_source(source: str | SourceSpec, limit: int | None = None):
 def report_for(source: str) -> LoadReport:
     spec = catalog.get(source)
     load_source(spec)
-    return _CACHE[(spec.name, spec.location(), None)][1]
+    return _CACHE[(spec.name, spec.location(), None, _MAX_RECORDS.get("n"))][1]
 
 
 def texts(ds) -> list[str]:

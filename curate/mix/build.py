@@ -16,14 +16,22 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import numpy as np
 
 from curate import catalog, load, probe, tokens
 from curate.errors import CurateError
 from curate.mix import strategies as st
 from curate.mix.decontam import ContaminationIndex
-from curate.mix.dedup import Deduplicator
-from curate.mix.manifest import REASONS, check_conservation, dataset_card, mix_md, versions
+from curate.mix.dedup import EXACT
+from curate.mix.manifest import REASONS, dataset_card, mix_md, versions
+from curate.pipeline import dedup as dd
+from curate.pipeline.dedup import Signer
+from curate.pipeline.base import Accounts
+from curate.pipeline.corpus import Corpus
+from curate.pipeline.executor import ENGINES, executor
+from curate.pipeline.steps import Shared, ShardTask, run_shard
 from curate.records import COLUMNS, render
 
 RANKING_KEYS = ("target", "results")
@@ -74,6 +82,24 @@ class MixConfig:
     """Metric to rank with when `ranking` is None."""
     metric_options: dict[str, Any] = field(default_factory=dict)
     """Options for that metric (see the metric's Config)."""
+    output_shards: int = 1
+    """Files the output is split into: 1 = data.jsonl + data.parquet; N > 1 = data-0000i-of-0000N.{jsonl,parquet}."""
+    max_records: int | None = None
+    """Read at most this many records of each source (None = every record; sources are streamed)."""
+    engine: str = "local"
+    """local | ray: where the per-shard steps run (the output does not depend on it)."""
+    workers: int = 1
+    """Worker processes (local) or CPUs of the local Ray started without `ray_address`."""
+    ray_address: str | None = None
+    """Address of a running Ray cluster (engine ray); None starts a local one."""
+    shard_records: int = 20_000
+    """Records per shard, the unit of work a worker gets (the output does not depend on it)."""
+
+
+EXECUTION = ("engine", "workers", "ray_address", "shard_records")
+"""Config fields that say how a mix is computed, not what it is: left out of the manifest."""
+LATER_FIELDS = ("output_shards", "max_records")
+"""Fields newer than the manifest format: recorded only when set, so older mixes rebuild byte for byte."""
 
 
 @dataclass
@@ -127,6 +153,13 @@ def _validate(config: MixConfig) -> None:
         raise CurateError(f"need 1 <= min-ngram <= ngram, got ngram={config.ngram}, min-ngram={config.min_ngram}")
     if not 0 < config.near_threshold <= 1:
         raise CurateError(f"near-duplicate threshold must be in (0, 1], got {config.near_threshold}")
+    if config.engine not in ENGINES:
+        raise CurateError(f"unknown engine {config.engine!r}; choose from {', '.join(ENGINES)}")
+    for name in ("workers", "shard_records", "output_shards"):
+        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
+            raise CurateError(f"{name.replace('_', '-')} must be at least 1, got {getattr(config, name)!r}")
+    if config.max_records is not None and config.max_records < 1:
+        raise CurateError(f"max-records must be at least 1, got {config.max_records}")
 
 
 def _tokenizer(config: MixConfig):
@@ -138,42 +171,29 @@ def _tokenizer(config: MixConfig):
     return tok, getattr(tok, "name_or_path", "") or type(tok).__name__, False
 
 
-def _lengths(ds, fp: str, tok, name: str, cacheable: bool) -> list[int]:
-    if cacheable:
-        return tokens.record_lengths(ds, tok, fp, name)
-    texts = [render(r) for r in ds]
-    out: list[int] = []
-    for i in range(0, len(texts), 1024):
-        out += tokens.lengths(texts[i:i + 1024], tok)
-    return out
-
-
 def _out_tmp(out: Path) -> Path:
-    """A fresh temporary folder beside `out` (fails early, before any work, if `out` is unwritable)."""
-    if out.exists() and not out.is_dir():
-        raise CurateError(f"output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").exists():
-        raise CurateError(f"output folder {out} is not empty and holds no earlier mix; choose another --out")
+    """A fresh temporary folder for the new mix; fails early, before any work, if `out` is a file, is
+    unwritable, or holds files that no earlier mix wrote (see curate.outdir)."""
+    from curate import outdir
+
+    outdir.check(out, "mix", legacy=_legacy_files(out))
+    return outdir.new_tmp(out)
+
+
+def _legacy_files(out: Path) -> tuple[str, ...]:
+    """What a mix written before output markers holds: the files its manifest lists, and the manifest and cards."""
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    except OSError as exc:
-        raise CurateError(f"cannot write output folder {out}: {exc.strerror or exc}") from exc
+        files = json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return ()
+    return (*files, "manifest.json", "MIX.md", "README.md")
 
 
 def _install(tmp: Path, out: Path) -> None:
-    """Move the finished folder into place, replacing an earlier mix."""
-    old = None
-    try:
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / "mix")
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise CurateError(f"cannot write output folder {out}: {exc.strerror or exc}") from exc
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    """Move the finished mix into place, replacing only an earlier mix's files."""
+    from curate import outdir
+
+    outdir.install(tmp, out, "mix", legacy=_legacy_files(out))
 
 
 # ----------------------------------------------------------------------------- build
@@ -197,7 +217,10 @@ def build_mix(config: MixConfig) -> MixResult:
             ranking_in = config.ranking
         ranking, ranking_sha = load_ranking(ranking_in)
         manifest, rows, removed, scores = _build(config, ranking, ranking_sha, notes)
-        _write(tmp, rows, removed, manifest, ranking, scores)
+        if not rows:
+            raise CurateError(f"no record fits the budget of {config.budget:,} tokens (or every one was removed); "
+                              "raise --budget — nothing was written")
+        _write(tmp, rows, removed, manifest, ranking, scores, config.output_shards)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -216,15 +239,18 @@ def _rank(config: MixConfig) -> dict:
 
 
 def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str]):
+    """The mix as a pipeline: read (shards of each source) -> render and count tokens -> decontaminate
+    -> dedup keys (map steps, on the executor's workers) -> global dedup -> select under the budget
+    (global, on compact columns) -> the rows to write."""
     results = ranking["results"]
     ranked = [r["source"] for r in results]
     info = {r["source"]: r for r in results}
     for name in ranked:
         catalog.get(name)  # unknown sources fail before any work
     used = st.participating(config.strategy, ranked, config.k)
-    tok, tok_name, cacheable = _tokenizer(config)
+    tok, tok_name, _ = _tokenizer(config)
 
-    # eval sets: the ranking's target first
+    # eval sets (the ranking's target first): one index, built here and shipped to every worker
     index = ContaminationIndex(config.ngram, config.min_ngram)
     eval_sets = []
     for name in dict.fromkeys([ranking["target"], *config.eval_sets]):
@@ -235,79 +261,93 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         notes.append(f"target {ranking['target']} changed since it was ranked (fingerprint "
                      f"{ranking['target_fingerprint']} then, {eval_sets[0]['fingerprint']} now)")
 
-    dedup = Deduplicator(near=config.near_dedup, threshold=config.near_threshold, num_perm=config.num_perm,
-                         shingle=config.shingle)
-    datasets: dict[str, Any] = {}
+    signer = Signer(near=config.near_dedup, threshold=config.near_threshold, num_perm=config.num_perm,
+                    shingle=config.shingle)
+    shared = Shared(index=index, tokenizer=tok, signer=signer)
+    accounts = Accounts(REASONS)
+    fingerprints: dict[str, str] = {}
+    candidate_tokens = {name: 0 for name in used}
+    contaminated = []
+    work = Path(tempfile.mkdtemp(dir=Path(config.out).parent, prefix=f".{Path(config.out).name}.work-"))
+    corpus = Corpus(work, used, config.num_perm)
+    try:
+        ex = executor(config.engine, config.workers, config.ray_address)
+        try:
+            for res in ex.map(run_shard, shared, _shards(used, config, fingerprints)):
+                corpus.add(res)
+                accounts.add_in(res.source, res.n_in)
+                candidate_tokens[res.source] += res.candidate_tokens
+                for r in res.removed:
+                    accounts.remove(res.source, r.reason)
+                contaminated += res.removed
+        finally:
+            ex.close()
+        corpus.finish(signer.b)
+        for name in used:
+            accounts.open(name)
+            if info[name].get("fingerprint") and info[name]["fingerprint"] != fingerprints[name]:
+                notes.append(f"source {name} changed since it was ranked (fingerprint {info[name]['fingerprint']} "
+                             f"then, {fingerprints[name]} now)")
+
+        # global dedup over every shard, then the clean pool in priority order
+        res = corpus.resolve(signer)
+        removed = _removed_rows(corpus, res, contaminated, accounts)
+        kept = np.flatnonzero(res.status == dd.KEPT)
+        pool = [st.Candidate(corpus.source_of(p), corpus.row_of(p), int(corpus.tokens[p])) for p in kept]
+
+        # selection (global: compact candidates; texts read back from the spill only if a strategy asks)
+        caps = {}
+        if config.cap is not None:
+            cap_tokens = int(config.cap * config.budget) if config.cap <= 1 else int(config.cap)
+            caps = {name: cap_tokens for name in used}
+        alignments = {n: float(info[n]["alignment"]) for n in used}
+        position = lambda c: corpus.position(c.source, c.index)  # noqa: E731
+        ctx = st.SelectContext(
+            ranked=used, alignments=alignments, budget=config.budget, caps=caps, seed=config.seed,
+            temperature=config.temperature, n_buckets=config.n_buckets,
+            text=lambda c: corpus.text(position(c)),
+            target_texts=lambda: load.texts(load.load_source(ranking["target"])))
+        selection = st.choose(config.strategy, pool, ctx)
+        scores = None
+        if selection.scores:  # per-record scores of every candidate, for scores.parquet (curate.select.audit)
+            from curate.select import audit
+            scores = (audit.score_rows(pool, selection.scores, selection.taken,
+                                       lambda c: corpus.record_id(position(c))), list(selection.scores))
+        taken, skipped = selection.taken, selection.skipped
+        for c, reason in skipped:
+            accounts.remove(c.source, reason)
+        where = [position(c) for c in taken]
+        fetched = corpus.rows(where, [*COLUMNS, "text"])
+        rows = []
+        for c, p in zip(taken, where):
+            accounts.add_out(c.source)
+            row = fetched[p]
+            row["tokens"] = c.tokens
+            if c.score is not None:
+                row["score"] = c.score
+            rows.append(row)
+    finally:
+        corpus.close()
+        shutil.rmtree(work, ignore_errors=True)
+    accounts.check()
+
     sources: dict[str, dict[str, Any]] = {}
-    pool: list[st.Candidate] = []
-    removed: list[dict[str, Any]] = []
+    weights = selection.weights or {}
     for name in used:
-        ds = load.load_source(name)
-        fp = load.fingerprint(ds)
-        if info[name].get("fingerprint") and info[name]["fingerprint"] != fp:
-            notes.append(f"source {name} changed since it was ranked (fingerprint {info[name]['fingerprint']} "
-                         f"then, {fp} now)")
-        lengths = _lengths(ds, fp, tok, tok_name, cacheable)
-        datasets[name] = ds
-        counts = {r: 0 for r in REASONS}
-        for i, row in enumerate(ds):
-            hit = index.match(row)
-            if hit is not None:
-                counts["contamination"] += 1
-                removed.append({"source": name, "id": row["id"], "reason": "contamination", **hit.to_json()})
-                continue
-            dup = dedup.check(f"{name}/{row['id']}", render(row))
-            if dup is not None:
-                counts[dup.reason] += 1
-                removed.append({"source": name, "id": row["id"], "reason": dup.reason, "kept": dup.kept,
-                                "similarity": dup.similarity})
-                continue
-            pool.append(st.Candidate(name, i, lengths[i]))
+        a = accounts.sources[name]
         sources[name] = {"rank": info[name].get("rank", ranked.index(name) + 1),
-                         "alignment": info[name]["alignment"], "weight": None, "in": len(ds), "out": 0,
-                         "tokens": 0, "candidate_tokens": sum(lengths), "removed": counts, "fingerprint": fp,
-                         "ranked_fingerprint": info[name].get("fingerprint"), "license": info[name].get("license")}
-
-    # selection
-    caps = {}
-    if config.cap is not None:
-        cap_tokens = int(config.cap * config.budget) if config.cap <= 1 else int(config.cap)
-        caps = {name: cap_tokens for name in used}
-    alignments = {n: float(info[n]["alignment"]) for n in used}
-    ctx = st.SelectContext(
-        ranked=used, alignments=alignments, budget=config.budget, caps=caps, seed=config.seed,
-        temperature=config.temperature, n_buckets=config.n_buckets,
-        text=lambda c: render(datasets[c.source][c.index]),
-        target_texts=lambda: load.texts(load.load_source(ranking["target"])))
-    selection = st.choose(config.strategy, pool, ctx)
-    scores = None
-    if selection.scores:  # per-record scores of every candidate, for scores.parquet (curate.select.audit)
-        from curate.select import audit
-        scores = (audit.score_rows(pool, selection.scores, selection.taken,
-                                   lambda c: datasets[c.source][c.index]["id"]), list(selection.scores))
-    taken, skipped = selection.taken, selection.skipped
-    if selection.weights is not None:
-        for name, w in selection.weights.items():
-            sources[name]["weight"] = round(w, 6)
-    for c, reason in skipped:
-        sources[c.source]["removed"][reason] += 1
-    rows = []
-    for c in taken:
-        s = sources[c.source]
-        s["out"] += 1
-        s["tokens"] += c.tokens
-        row = {k: datasets[c.source][c.index][k] for k in COLUMNS}
-        row["text"] = render(row)
-        row["tokens"] = c.tokens
-        if c.score is not None:
-            row["score"] = c.score
-        rows.append(row)
-    check_conservation(sources)
-
+                         "alignment": info[name]["alignment"],
+                         "weight": round(weights[name], 6) if name in weights else None,
+                         "in": a["in"], "out": a["out"], "tokens": sum(c.tokens for c in taken if c.source == name),
+                         "candidate_tokens": candidate_tokens[name], "removed": a["removed"],
+                         "fingerprint": fingerprints[name], "ranked_fingerprint": info[name].get("fingerprint"),
+                         "license": info[name].get("license")}
     totals = {"in": sum(s["in"] for s in sources.values()), "out": len(rows),
               "tokens": sum(s["tokens"] for s in sources.values()),
               "removed": {r: sum(s["removed"][r] for s in sources.values()) for r in REASONS}}
-    cfg = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("out", "ranking", "tokenizer")}
+    cfg = {f.name: getattr(config, f.name) for f in fields(config)
+           if f.name not in ("out", "ranking", "tokenizer") + EXECUTION
+           and not (f.name in LATER_FIELDS and getattr(config, f.name) == f.default)}
     manifest = {
         "target": {"name": ranking["target"], "fingerprint": eval_sets[0]["fingerprint"],
                    "ranked_fingerprint": ranking.get("target_fingerprint")},
@@ -328,9 +368,69 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
     return manifest, rows, removed, scores
 
 
+def _shards(used: list[str], config: MixConfig, fingerprints: dict[str, str]) -> Iterator[ShardTask]:
+    """Read step: each source in rank order, streamed in shards of `shard_records`; each row gets `_row`,
+    its index in the source. The source fingerprint (ids and texts, as `load.fingerprint`) is taken here."""
+    shard = 0
+    for name in used:
+        h = hashlib.sha256()
+        n = 0
+        for batch in load.iter_batches(name, config.shard_records, config.max_records):
+            for row in batch:
+                row["_row"] = n
+                n += 1
+                h.update(row["id"].encode("utf-8"))
+                h.update(b"\0")
+                h.update(render(row).encode("utf-8"))
+                h.update(b"\1")
+            yield ShardTask(shard, name, batch)
+            shard += 1
+        fingerprints[name] = h.hexdigest()[:16]
+
+
+def _removed_rows(corpus: Corpus, res, contaminated: list, accounts: Accounts) -> list[dict[str, Any]]:
+    """removed.jsonl rows in priority order: contamination (map steps) and duplicates (global dedup)."""
+    key = {name: i for i, name in enumerate(corpus.sources)}
+    out = [((key[r.source], r.row), r.to_json()) for r in contaminated]
+    for p in np.flatnonzero(res.status != dd.KEPT):
+        reason = dd.STATUS[int(res.status[p])]
+        source, other = corpus.source_of(p), int(res.kept_of[p])
+        accounts.remove(source, reason)
+        out.append(((key[source], corpus.row_of(p)),
+                    {"source": source, "id": corpus.record_id(p), "reason": reason,
+                     "kept": f"{corpus.source_of(other)}/{corpus.record_id(other)}",
+                     "similarity": 1.0 if reason == EXACT else round(float(res.similarity[p]), 4)}))
+    out.sort(key=lambda x: x[0])
+    return [r for _, r in out]
+
+
 # ----------------------------------------------------------------------------- output
+REMOVED_SCHEMA = (("source", "string"), ("id", "string"), ("reason", "string"), ("target_id", "string"),
+                  ("target_side", "string"), ("side", "string"), ("window", "int64"), ("ngram", "string"),
+                  ("kept", "string"), ("similarity", "float64"))
+
+
+def _removed_parquet(removed: list[dict], path: Path) -> None:
+    """removed.jsonl as a Parquet table (one schema: a field a row lacks is null), the `removed` dataset."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    known = dict(REMOVED_SCHEMA)
+    extra = list(dict.fromkeys(k for r in removed for k in r if k not in known))
+    cols = {k: pa.array([r.get(k) for r in removed], type=getattr(pa, t)()) for k, t in REMOVED_SCHEMA}
+    for k in extra:  # fields a newer matcher adds: stored as JSON text
+        cols[k] = pa.array([None if r.get(k) is None else json.dumps(r[k], ensure_ascii=False) for r in removed],
+                           pa.string())
+    pq.write_table(pa.table(cols), path)
+
+
+def shard_names(n: int) -> list[str]:
+    """Stems of the output data files: `data` alone, or data-00000-of-0000n ... (the Hugging Face layout)."""
+    return ["data"] if n == 1 else [f"data-{i:05d}-of-{n:05d}" for i in range(n)]
+
+
 def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ranking: dict,
-           scores: tuple[list[dict], list[str]] | None = None) -> None:
+           scores: tuple[list[dict], list[str]] | None = None, shards: int = 1) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -338,14 +438,22 @@ def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ran
     if rows and "score" in rows[0]:
         fields.append(pa.field("score", pa.float64()))
     schema = pa.schema(fields)
-    with open(tmp / "data.jsonl", "w", encoding="utf-8", newline="\n") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    table = pa.Table.from_pylist(rows, schema=schema)
-    pq.write_table(table, tmp / "data.parquet")
+    bounds = [len(rows) * i // shards for i in range(shards + 1)]
+    per_shard = []
+    for i, stem in enumerate(shard_names(shards)):
+        part = rows[bounds[i]:bounds[i + 1]]
+        with open(tmp / f"{stem}.jsonl", "w", encoding="utf-8", newline="\n") as fh:
+            for row in part:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        pq.write_table(pa.Table.from_pylist(part, schema=schema), tmp / f"{stem}.parquet")
+        per_shard.append({"files": [f"{stem}.jsonl", f"{stem}.parquet"], "records": len(part),
+                          "tokens": sum(r["tokens"] for r in part)})
+    if shards > 1:
+        manifest["output_shards"] = per_shard
     with open(tmp / "removed.jsonl", "w", encoding="utf-8", newline="\n") as fh:
         for r in removed:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    _removed_parquet(removed, tmp / "removed.parquet")
     if scores is not None:
         from curate.select.audit import write_scores
         write_scores(tmp / "scores.parquet", *scores)
@@ -357,4 +465,5 @@ def _write(tmp: Path, rows: list[dict], removed: list[dict], manifest: dict, ran
                                        encoding="utf-8")
     text = mix_md(manifest)
     (tmp / "MIX.md").write_text(text, encoding="utf-8")
-    (tmp / "README.md").write_text(dataset_card(text), encoding="utf-8")
+    (tmp / "README.md").write_text(dataset_card(text, "data.parquet" if shards == 1 else "data-*.parquet"),
+                                   encoding="utf-8")

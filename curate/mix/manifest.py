@@ -5,18 +5,13 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from curate.pipeline.base import check_conservation  # noqa: F401  (the one conservation check lives there)
+
 REASONS = ("contamination", "exact_duplicate", "near_duplicate", "over_cap", "over_budget")
 """Every reason a record of a source the strategy draws from can fail to reach the output. Ranked
 sources a strategy does not draw from (beyond top-k) are listed apart as `unused_sources`."""
 
 
-def check_conservation(sources: dict[str, dict[str, Any]]) -> None:
-    """Raise if any source's records in != records out + records removed (by reason)."""
-    for name, s in sources.items():
-        removed = sum(s["removed"].values())
-        if s["in"] != s["out"] + removed:
-            raise RuntimeError(f"mix accounting bug: source {name!r} has {s['in']} records in but "
-                               f"{s['out']} out + {removed} removed {s['removed']}")
 
 
 def versions() -> dict[str, str]:
@@ -61,14 +56,20 @@ def mix_md(manifest: dict[str, Any]) -> str:
                   + ", ".join(f"{u['source']} (rank {u['rank']})" for u in manifest["unused_sources"]) + "."]
     if manifest.get("notes"):
         lines += ["", "Notes:", *[f"- {n}" for n in manifest["notes"]]]
-    lines += ["", "For every source: in = out + removed (checked when the mix was built). Files: `data.jsonl`, "
-              "`data.parquet` (same rows), `manifest.json` (inputs, fingerprints, config, versions), "
+    shards = manifest.get("output_shards")
+    data = ("`data.jsonl`, `data.parquet` (same rows)" if not shards else
+            f"{len(shards)} shards `data-0000i-of-{len(shards):05d}.jsonl` / `.parquet` (same rows; per-shard counts in "
+            "the manifest)")
+    lines += ["", f"For every source: in = out + removed (checked when the mix was built). Files: {data}, "
+              "`manifest.json` (inputs, fingerprints, config, versions), "
               "`removed.jsonl` (every contaminated or duplicate record, with what it matched), `ranking.json` "
               "(the ranking used).", ""]
     return "\n".join(lines)
 
 
-def dataset_card(mix_text: str) -> str:
-    """README.md: the MIX.md text under a YAML header so `datasets.load_dataset(folder)` reads data.parquet."""
-    header = ("---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data.parquet\n---\n")
+def dataset_card(mix_text: str, data: str = "data.parquet") -> str:
+    """README.md: the MIX.md text under a YAML header so `datasets.load_dataset(folder)` reads the data
+    files, and `load_dataset(folder, "removed")` the removed records."""
+    header = ("---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: " + data + "\n"
+              "- config_name: removed\n  data_files:\n  - split: train\n    path: removed.parquet\n---\n")
     return header + mix_text

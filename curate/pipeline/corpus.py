@@ -1,0 +1,126 @@
+"""The driver's side of a run: shard results spilled to a work folder, compact columns kept in memory.
+
+Each shard's surviving rows go to one Parquet file and its MinHash signatures to one flat file on
+disk; in memory stay only compact per-record columns (source index and row, tokens, digest, LSH
+band keys, id), in global priority order (sources in rank order, records in source order). The
+global dedup reads them (and the signatures of candidate pairs only); the selection and the writer
+read rows back from the spill by position.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from curate.pipeline import dedup
+from curate.pipeline.steps import ShardResult
+
+_SHIFT = 40  # global key = source index << 40 | row
+
+
+class Corpus:
+    def __init__(self, work: Path, sources: list[str], num_perm: int):
+        self.work, self.sources, self.num_perm = Path(work), list(sources), num_perm
+        self._src = {s: i for i, s in enumerate(self.sources)}
+        self._parts: dict[str, list[Any]] = {k: [] for k in ("gkey", "tokens", "digests", "has", "bands", "ids")}
+        self._shard_start: list[int] = []
+        self._shard_path: list[Path] = []
+        self._sig_path = self.work / "signatures.u32"
+        self._sig_fh = open(self._sig_path, "wb")
+        self.n = 0
+        self._cached: tuple[int, Any] | None = None
+
+    # ------------------------------------------------------------------ map results in
+    def add(self, res: ShardResult) -> None:
+        import pyarrow.parquet as pq
+
+        path = self.work / f"shard-{len(self._shard_path):06d}.parquet"
+        pq.write_table(res.table, path)
+        rows = res.table.column("_row").to_numpy()
+        src = self._src[res.source]
+        p = self._parts
+        p["gkey"].append((np.int64(src) << _SHIFT) | rows.astype(np.int64))
+        p["tokens"].append(res.table.column("tokens").to_numpy().astype(np.int64))
+        p["digests"].append(res.keys.digests)
+        p["has"].append(res.keys.has_signature)
+        p["bands"].append(res.keys.bands)
+        p["ids"].append(res.table.column("id").combine_chunks())
+        self._sig_fh.write(np.ascontiguousarray(res.keys.signatures, dtype=np.uint32).tobytes())
+        self._shard_start.append(self.n)
+        self._shard_path.append(path)
+        self.n += res.table.num_rows
+
+    def finish(self, b: int) -> None:
+        import pyarrow as pa
+
+        self._sig_fh.close()
+        p = self._parts
+        self.gkey = np.concatenate(p["gkey"]) if p["gkey"] else np.zeros(0, np.int64)
+        self.tokens = np.concatenate(p["tokens"]) if p["tokens"] else np.zeros(0, np.int64)
+        self.digests = np.concatenate(p["digests"]) if p["digests"] else np.zeros(0, "S32")
+        self.has = np.concatenate(p["has"]) if p["has"] else np.zeros(0, bool)
+        self.bands = np.concatenate(p["bands"]) if p["bands"] else np.zeros((0, b), np.uint64)
+        self.ids = pa.chunked_array(p["ids"], pa.string()) if p["ids"] else pa.chunked_array([], pa.string())
+        self._parts = {}
+        assert np.all(np.diff(self.gkey) > 0), "shard results out of order"
+        self._starts = np.asarray(self._shard_start, dtype=np.int64)
+        self._mm = np.memmap(self._sig_path, dtype=np.uint32, mode="r", shape=(self.n, self.num_perm)) if self.n else None
+
+    def signatures(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self._mm[idx]) if self._mm is not None else np.zeros((0, self.num_perm), np.uint32)
+
+    def close(self) -> None:
+        self._mm = None
+        if not self._sig_fh.closed:
+            self._sig_fh.close()
+
+    def resolve(self, signer: dedup.Signer) -> dedup.Resolution:
+        return dedup.resolve(self.digests, self.has, self.bands, self.signatures, signer.threshold, signer.b, signer.r)
+
+    # ------------------------------------------------------------------ lookups
+    def source_of(self, pos: int) -> str:
+        return self.sources[int(self.gkey[pos] >> _SHIFT)]
+
+    def row_of(self, pos: int) -> int:
+        return int(self.gkey[pos] & ((1 << _SHIFT) - 1))
+
+    def position(self, source: str, row: int) -> int:
+        key = (self._src[source] << _SHIFT) | row
+        pos = int(np.searchsorted(self.gkey, key))
+        if pos >= self.n or self.gkey[pos] != key:
+            raise KeyError((source, row))
+        return pos
+
+    def record_id(self, pos: int) -> str:
+        return self.ids[pos].as_py()
+
+    def _shard(self, pos: int) -> tuple[int, int]:
+        k = int(np.searchsorted(self._starts, pos, side="right") - 1)
+        return k, pos - int(self._starts[k])
+
+    def _table(self, k: int):
+        import pyarrow.parquet as pq
+
+        if self._cached is None or self._cached[0] != k:
+            self._cached = (k, pq.read_table(self._shard_path[k]))
+        return self._cached[1]
+
+    def text(self, pos: int) -> str:
+        k, off = self._shard(pos)
+        return self._table(k).column("text")[off].as_py()
+
+    def rows(self, positions: Iterable[int], columns: list[str]) -> dict[int, dict[str, Any]]:
+        """Rows (only `columns`) at the given positions, read shard by shard."""
+        out: dict[int, dict[str, Any]] = {}
+        by_shard: dict[int, list[tuple[int, int]]] = {}
+        for pos in positions:
+            k, off = self._shard(pos)
+            by_shard.setdefault(k, []).append((pos, off))
+        for k in sorted(by_shard):
+            table = self._table(k).select(columns)
+            offs = [off for _, off in by_shard[k]]
+            for (pos, _), row in zip(by_shard[k], table.take(offs).to_pylist()):
+                out[pos] = row
+        return out

@@ -1,0 +1,158 @@
+"""Global deduplication: per-record keys computed shard by shard, duplicates resolved over all shards.
+
+Map side (`Signer`, runs on workers): for every record the SHA-256 of its normalised text (exact
+duplicates), its MinHash signature (datasketch, word shingles; near duplicates) and one 64-bit key
+per LSH band. Reduce side (`resolve`, runs once on compact arrays): records that share a digest or
+a band key are candidates; candidates are confirmed as datasketch's MinHashLSH would (some band
+equal, estimated Jaccard >= threshold) and resolved in global priority order (rank order of the
+sources, then record order): a record is removed if it duplicates an earlier record that was kept,
+and names the earliest such record. This is exactly the one-pass `curate.mix.dedup.Deduplicator`
+over the concatenated records, so the survivors do not depend on how the corpus was sharded or how
+many workers signed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+KEPT = 0
+STATUS = {1: "exact_duplicate", 2: "near_duplicate"}
+"""The removal reasons (curate.mix.dedup.EXACT / NEAR; not imported, so workers need not import the mix)."""
+_BAND_MIX = np.random.default_rng(20250801).integers(1, 2**63, size=64, dtype=np.uint64) | np.uint64(1)
+
+
+@dataclass
+class Keys:
+    """Dedup keys of one batch, aligned with its rows."""
+
+    digests: np.ndarray
+    """(n,) S32: SHA-256 of the normalised text."""
+    signatures: np.ndarray
+    """(n, num_perm) uint32 MinHash values (zeros where `has_signature` is False)."""
+    has_signature: np.ndarray
+    """(n,) bool: near dedup applies (near dedup on and the text has at least one token)."""
+    bands: np.ndarray
+    """(n, b) uint64: one key per LSH band (a hash of the band's values)."""
+
+
+class Signer:
+    """Computes `Keys` for texts; the same parameters as `curate.mix.dedup.Deduplicator`."""
+
+    def __init__(self, near: bool = True, threshold: float = 0.8, num_perm: int = 128, shingle: int = 5,
+                 seed: int = 1):
+        from datasketch import MinHash, MinHashLSH
+
+        self.near, self.threshold, self.num_perm, self.shingle, self.seed = near, threshold, num_perm, shingle, seed
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.b, self.r = lsh.b, lsh.r
+        proto = MinHash(num_perm=num_perm, seed=seed)
+        self._minhash = MinHash
+        self._perms, self._scheme = proto.permutations, proto.scheme
+
+    def signature(self, toks: list[str]) -> np.ndarray:
+        k = self.shingle
+        grams = [" ".join(toks[i:i + k]) for i in range(max(1, len(toks) - k + 1))]
+        m = self._minhash(num_perm=self.num_perm, seed=self.seed, permutations=self._perms, scheme=self._scheme)
+        m.update_batch([g.encode("utf-8") for g in dict.fromkeys(grams)])
+        return m.hashvalues
+
+    def keys(self, texts: list[str]) -> Keys:
+        from curate.mix.text import tokens
+
+        n = len(texts)
+        digests = np.empty(n, dtype="S32")
+        sigs = np.zeros((n, self.num_perm), dtype=np.uint32)
+        has = np.zeros(n, dtype=bool)
+        for i, text in enumerate(texts):
+            toks = tokens(text)
+            digests[i] = hashlib.sha256(" ".join(toks).encode("utf-8")).digest()
+            if self.near and toks:
+                sigs[i] = self.signature(toks)
+                has[i] = True
+        return Keys(digests, sigs, has, self.band_keys(sigs))
+
+    def band_keys(self, sigs: np.ndarray) -> np.ndarray:
+        bands = sigs[:, : self.b * self.r].reshape(len(sigs), self.b, self.r).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            h = (bands * _BAND_MIX[: self.r]).sum(axis=2, dtype=np.uint64)
+            h ^= h >> np.uint64(29)
+        return h
+
+
+@dataclass
+class Resolution:
+    """Per record (global order): KEPT, 1 (exact) or 2 (near); the record it duplicates; similarity."""
+
+    status: np.ndarray
+    kept_of: np.ndarray
+    similarity: np.ndarray
+
+
+def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray,
+            signatures: Callable[[np.ndarray], np.ndarray], threshold: float, b: int, r: int) -> Resolution:
+    """Resolve duplicates over all records (arrays in global priority order).
+
+    `signatures(idx)` returns the MinHash rows of records `idx` (ascending); only candidates are read,
+    so the signatures may live on disk.
+    """
+    n = len(digests)
+    status = np.zeros(n, dtype=np.int8)
+    kept_of = np.full(n, -1, dtype=np.int64)
+    sim = np.zeros(n, dtype=np.float64)
+    if n == 0:
+        return Resolution(status, kept_of, sim)
+    _, first, inverse = np.unique(digests, return_index=True, return_inverse=True)
+    rep = first[inverse.reshape(-1)]
+    is_rep = rep == np.arange(n)
+    kept = is_rep.copy()
+
+    cand = np.flatnonzero(is_rep & has_signature)
+    if len(cand) > 1:
+        # per band: groups of candidates sharing a key (members ascending), and each candidate's group
+        groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (group id per cand, starts, members)
+        involved = np.zeros(len(cand), dtype=bool)
+        for k in range(bands.shape[1]):
+            keys = bands[cand, k]
+            order = np.argsort(keys, kind="stable")
+            sk = keys[order]
+            new = np.ones(len(sk), dtype=bool)
+            new[1:] = sk[1:] != sk[:-1]
+            gid_sorted = np.cumsum(new) - 1
+            sizes = np.bincount(gid_sorted)
+            starts = np.concatenate([[0], np.cumsum(sizes)])
+            gid = np.empty(len(cand), dtype=np.int64)
+            gid[order] = gid_sorted
+            gid[sizes[gid] < 2] = -1
+            involved |= gid >= 0
+            groups.append((gid, starts, cand[order]))
+        for c in np.flatnonzero(involved):
+            j = cand[c]
+            parts = []
+            for gid, starts, members in groups:
+                g = gid[c]
+                if g >= 0:
+                    m = members[starts[g]:starts[g + 1]]
+                    parts.append(m[: np.searchsorted(m, j)])
+            earlier = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+            earlier = earlier[kept[earlier]]
+            if not len(earlier):
+                continue
+            rows = signatures(np.concatenate([earlier, [j]]))
+            eq = rows[:-1] == rows[-1]
+            sims = np.count_nonzero(eq, axis=1) / float(rows.shape[1])
+            band_equal = eq[:, : b * r].reshape(len(earlier), b, r).all(axis=2).any(axis=1)
+            ok = np.flatnonzero(band_equal & (sims >= threshold))
+            if len(ok):
+                status[j], kept_of[j], sim[j] = 2, earlier[ok[0]], sims[ok[0]]
+                kept[j] = False
+    dup = np.flatnonzero(~is_rep)
+    rep_of = rep[dup]
+    rep_kept = kept[rep_of]
+    status[dup] = np.where(rep_kept, 1, 2)
+    kept_of[dup] = np.where(rep_kept, rep_of, kept_of[rep_of])
+    sim[dup] = np.where(rep_kept, 1.0, sim[rep_of])
+    return Resolution(status, kept_of, sim)

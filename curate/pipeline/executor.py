@@ -1,0 +1,136 @@
+"""Executors: run a shard function over tasks, results back in task order.
+
+- `LocalExecutor(workers=1)` runs in this process; `workers=N` uses N worker processes (the shared
+  state is handed to each worker once, at start).
+- `RayExecutor(address=None, workers=None)` runs each task as a Ray task; the shared state is put in
+  the object store once. Without an address a local Ray is started (`workers` CPUs).
+
+At most `2 × workers` tasks are in flight, so memory does not grow with the corpus. A worker that
+dies raises `WorkerDied`; the caller discards everything of that run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator
+
+from curate.errors import CurateError
+
+ENGINES = ("local", "ray")
+
+
+class WorkerDied(CurateError):
+    pass
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        if workers < 1:
+            raise CurateError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+
+    def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any]) -> Iterator[Any]:
+        if self.workers == 1:
+            for t in tasks:
+                yield fn(shared, t)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        methods = mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init, initargs=(fn, shared))
+        pending: deque = deque()
+        try:
+            it = iter(tasks)
+            for t in it:
+                pending.append(pool.submit(_call, t))
+                if len(pending) >= 2 * self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BrokenProcessPool as exc:
+            raise WorkerDied("a worker process died mid-run (killed, or out of memory); nothing was written, "
+                             "run the command again") from exc
+        finally:
+            for f in pending:
+                f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        pass
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init(fn, shared) -> None:
+    _WORKER["fn"], _WORKER["shared"] = fn, shared
+
+
+def _call(task):
+    return _WORKER["fn"](_WORKER["shared"], task)
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None):
+        try:
+            import ray
+        except ImportError as exc:
+            raise CurateError("the ray engine needs Ray: pip install 'curate[ray]'") from exc
+        self.ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
+            self._started = True
+        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any]) -> Iterator[Any]:
+        ray = self.ray
+        shared_ref = ray.put(shared)
+        remote = ray.remote(_ray_call).options(max_retries=0)
+        pending: deque = deque()
+        try:
+            for t in tasks:
+                pending.append(remote.remote(fn, shared_ref, t))
+                if len(pending) >= 2 * self.workers:
+                    yield ray.get(pending.popleft())
+            while pending:
+                yield ray.get(pending.popleft())
+        except ray.exceptions.RayError as exc:
+            if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, CurateError):
+                raise exc.cause from None
+            raise WorkerDied(f"a Ray task failed ({type(exc).__name__}); nothing was written, run the command "
+                             "again") from exc
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        if self._started:
+            self.ray.shutdown()
+
+
+def _ray_call(fn, shared, task):
+    return fn(shared, task)
+
+
+def executor(engine: str = "local", workers: int = 1, address: str | None = None):
+    if engine == "local":
+        if address:
+            raise CurateError("--ray-address needs --engine ray")
+        return LocalExecutor(workers)
+    if engine == "ray":
+        return RayExecutor(address, workers if workers > 1 else None)
+    raise CurateError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")

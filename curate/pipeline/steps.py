@@ -1,0 +1,107 @@
+"""The mix's map steps (render and count tokens, decontaminate) and the per-shard task that runs them.
+
+A shard task gets a batch of records of one source and the shared state (decontamination index,
+tokenizer, dedup parameters, built once by the driver and shipped to every worker once); it
+returns a `ShardResult`: the surviving rows as an Arrow table, their dedup keys and token counts,
+and every removal with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from curate.pipeline.base import Removed, Row, Step, run_steps
+from curate.pipeline.dedup import Keys, Signer
+from curate.records import COLUMNS, render
+
+CONTAMINATION = "contamination"
+
+
+class Render(Step):
+    """Adds `text` (the model text) and `tokens` (its length under the mix's tokenizer)."""
+
+    name = "render"
+
+    def __init__(self, tokenizer: Any, chunk: int = 1024):
+        self.tokenizer, self.chunk = tokenizer, chunk
+
+    def process(self, rows: list[Row]) -> tuple[list[Row], list[Removed]]:
+        from curate import tokens
+
+        texts = [render(r) for r in rows]
+        counts: list[int] = []
+        for i in range(0, len(texts), self.chunk):
+            counts += tokens.lengths(texts[i:i + self.chunk], self.tokenizer)
+        for row, text, n in zip(rows, texts, counts):
+            row["text"], row["tokens"] = text, n
+        return rows, []
+
+
+class Decontaminate(Step):
+    """Removes records that overlap the eval sets (`curate.mix.decontam.ContaminationIndex`)."""
+
+    name = "decontaminate"
+    reasons = (CONTAMINATION,)
+
+    def __init__(self, index: Any):
+        self.index = index
+
+    def process(self, rows: list[Row]) -> tuple[list[Row], list[Removed]]:
+        kept, removed = [], []
+        for row in rows:
+            hit = self.index.match(row)
+            if hit is None:
+                kept.append(row)
+            else:
+                removed.append(Removed(row["source"], row["id"], CONTAMINATION, row["_row"], hit.to_json()))
+        return kept, removed
+
+
+@dataclass
+class Shared:
+    """What every shard task needs, built once on the driver."""
+
+    index: Any
+    """ContaminationIndex over the eval sets."""
+    tokenizer: Any
+    signer: Signer
+    extra_steps: list[Step] = field(default_factory=list)
+    """Further map steps after decontamination (tests use this to inject faults)."""
+
+
+@dataclass
+class ShardTask:
+    shard: int
+    source: str
+    rows: list[Row]
+    """Records (COLUMNS) of one source, in order, each with `_row` (its index in the source)."""
+
+
+@dataclass
+class ShardResult:
+    shard: int
+    source: str
+    n_in: int
+    candidate_tokens: int
+    """Tokens of every record in the shard (removed ones included)."""
+    table: Any
+    """pyarrow Table of the surviving rows: COLUMNS, text, tokens, _row."""
+    keys: Keys
+    removed: list[Removed]
+
+
+def run_shard(shared: Shared, task: ShardTask) -> ShardResult:
+    import pyarrow as pa
+
+    steps: list[Step] = [Render(shared.tokenizer), Decontaminate(shared.index), *shared.extra_steps]
+    n_in = len(task.rows)
+    rows, removed = run_steps(steps, task.rows)
+    candidate_tokens = sum(r["tokens"] for r in task.rows)
+    keys = shared.signer.keys([r["text"] for r in rows])
+    cols: dict[str, Any] = {c: pa.array([r[c] for r in rows], pa.string()) for c in (*COLUMNS, "text")}
+    cols["tokens"] = pa.array(np.array([r["tokens"] for r in rows], dtype=np.int64))
+    cols["_row"] = pa.array(np.array([r["_row"] for r in rows], dtype=np.int64))
+    return ShardResult(task.shard, task.source, n_in, candidate_tokens, pa.table(cols), keys, removed)

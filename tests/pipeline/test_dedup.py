@@ -1,0 +1,81 @@
+"""Global dedup (signatures per shard, resolution over all shards) against the one-pass Deduplicator."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from curate.mix.dedup import Deduplicator
+from curate.pipeline.dedup import STATUS, Signer, resolve
+
+WORDS = [f"w{i}" for i in range(300)]
+
+
+def corpus(n: int, seed: int) -> list[str]:
+    """Random texts with planted exact copies, case/punctuation copies, near copies and chains."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    for _ in range(n):
+        r = rng.random()
+        if texts and r < 0.15:
+            texts.append(rng.choice(texts))  # exact
+        elif texts and r < 0.25:
+            texts.append(rng.choice(texts).upper() + " !")  # exact after normalisation
+        elif texts and r < 0.45 and any(texts):
+            words = rng.choice([t for t in texts if t]).split()
+            i = rng.randrange(len(words))
+            words[i] = rng.choice(WORDS)  # one word changed: a near duplicate (or not, for short texts)
+            texts.append(" ".join(words))
+        elif r < 0.48:
+            texts.append("")  # no tokens: exact dedup only
+        else:
+            texts.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 40))))
+    return texts
+
+
+def one_pass(texts: list[str], near: bool = True):
+    d = Deduplicator(near=near)
+    keys = [f"s/{i}" for i in range(len(texts))]
+    return [d.check(k, t) for k, t in zip(keys, texts)]
+
+
+def sharded(texts: list[str], shard: int, near: bool = True):
+    signer = Signer(near=near)
+    parts = [signer.keys(texts[i:i + shard]) for i in range(0, len(texts), shard)]
+    sigs = np.concatenate([p.signatures for p in parts])
+    res = resolve(np.concatenate([p.digests for p in parts]), np.concatenate([p.has_signature for p in parts]),
+                  np.concatenate([p.bands for p in parts]), lambda idx: sigs[idx], signer.threshold, signer.b,
+                  signer.r)
+    out = []
+    for i in range(len(texts)):
+        s = int(res.status[i])
+        out.append(None if s == 0 else (STATUS[s], f"s/{res.kept_of[i]}",
+                                       1.0 if s == 1 else round(float(res.similarity[i]), 4)))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("shard", [1, 7, 10_000])
+def test_same_verdicts_as_the_one_pass_deduplicator(seed, shard):
+    texts = corpus(400, seed)
+    want = [None if d is None else (d.reason, d.kept, d.similarity) for d in one_pass(texts)]
+    got = sharded(texts, shard)
+    assert got == want
+    assert sum(g is not None and g[0] == "near_duplicate" for g in got) > 5  # the test exercises near dups
+
+
+def test_exact_only():
+    texts = corpus(300, 5)
+    want = [None if d is None else (d.reason, d.kept, d.similarity) for d in one_pass(texts, near=False)]
+    assert sharded(texts, 13, near=False) == want
+
+
+def test_duplicate_pair_in_different_shards_is_found():
+    base = " ".join(f"w{i}" for i in range(60))
+    near = base.replace("w30", "zz")
+    texts = [base] + [f"filler {i} " + " ".join(WORDS[i:i + 20]) for i in range(50)] + [near]
+    got = sharded(texts, shard=10)  # first copy in shard 0, second in shard 5
+    assert got[-1][0] == "near_duplicate" and got[-1][1] == "s/0" and got[-1][2] >= 0.8
+    assert all(g is None for g in got[:-1])
