@@ -671,6 +671,11 @@ def mix(
     no_near_dedup: bool = typer.Option(False, "--no-near-dedup", help="Only exact deduplication."),
     near_threshold: float = typer.Option(0.8, "--near-threshold", help="MinHash Jaccard threshold for near duplicates."),
     probe_name: str = typer.Option("smollm2", "--probe", help="Model whose tokenizer counts tokens."),
+    engine: str = typer.Option("local", "--engine", help="local | ray: where the per-shard steps run (same output)."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes (local) or CPUs of a local Ray."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A running Ray cluster (else a local Ray)."),
+    output_shards: int = typer.Option(1, "--output-shards", help="Split the output into N Parquet/jsonl shards."),
+    max_records: Optional[int] = typer.Option(None, "--max-records", help="Read at most N records of each source."),
 ) -> None:
     """Build the fine-tuning mix: top-aligned data under a token budget, deduplicated and decontaminated."""
     from curate.mix import MixConfig, build_mix
@@ -689,7 +694,8 @@ def mix(
                        temperature=temperature, cap=parse_amount(cap, "--cap") if cap else None,
                        tokenizer=probe_name, ngram=ngram, min_ngram=min_ngram, eval_sets=list(eval_set or []),
                        near_dedup=not no_near_dedup, near_threshold=near_threshold, target=target,
-                       sources=list(source) if source else None, metric=metric)
+                       sources=list(source) if source else None, metric=metric, engine=engine, workers=workers,
+                       ray_address=ray_address, output_shards=output_shards, max_records=max_records)
     check_output_folder("--out", out)
     with progress.task("mix: building", unit="steps"):
         result = build_mix(config)
