@@ -75,7 +75,8 @@ class LoraTrainConfig:
     grad_checkpointing: bool = True
     """Recompute each layer's activations in the backward pass instead of keeping them all: the same
     gradients (dropout draws are replayed), about a third more training compute, and the activation
-    memory of one layer instead of every layer (~3.5 GB less for SmolLM2 at 8 × 256 tokens)."""
+    memory of one layer instead of every layer (for SmolLM2 at 8 × 256 tokens, every layer's would be
+    several GB)."""
     loss_chunk: int = DEFAULT_CHUNK
     """Tokens per chunk of output-head logits in the loss (memory bound; the whole batch's logits are
     never held)."""
