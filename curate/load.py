@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, TypeVar
 
 from curate import catalog, settings
 from curate.catalog import SourceSpec
 from curate.errors import CurateError
 from curate.records import COLUMNS, KINDS, Record, render
 
+T = TypeVar("T")
 FILE_TYPES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 DEFAULT_MAX_RECORDS = 20000
 """Hub sources loaded whole into memory (`load_source`) stop after this many records unless
@@ -303,6 +305,44 @@ def load_with_report(source: str | SourceSpec, limit: int | None = None):
     features = datasets.Features({c: datasets.Value("string") for c in COLUMNS})
     ds = datasets.Dataset.from_list(records, features=features)
     return ds, report
+
+
+def reservoir(items: Iterable[T], k: int, seed: int) -> tuple[list[T], int]:
+    """(k items drawn uniformly without replacement from a stream of unknown length, in stream order;
+    how many items the stream had). Memory holds k items; the draw depends only on `seed` and the stream."""
+    rng = random.Random(seed)
+    held: list[tuple[int, T]] = []
+    n = 0
+    for n, item in enumerate(items, 1):
+        if n <= k:
+            held.append((n, item))
+        else:
+            j = rng.randrange(n)
+            if j < k:
+                held[j] = (n, item)
+    held.sort(key=lambda x: x[0])
+    return [x for _, x in held], n
+
+
+@dataclass
+class StreamSample:
+    """A seeded sample of a source read as a stream (for sources too large to hold)."""
+
+    rows: list[dict]
+    """Up to `k` record rows, in source order."""
+    records: int
+    """Exact number of records the stream held (every record was read once)."""
+    report: LoadReport
+
+
+def sample_source(source: str | SourceSpec, k: int, seed: int, limit: int | None = None) -> StreamSample:
+    """k records of a source drawn uniformly under `seed` while streaming it (local shards or the hub),
+    without holding more than k records; `records` is the exact count, read on the way."""
+    spec = catalog.get(source) if isinstance(source, str) else source
+    report = LoadReport(spec.name)
+    rows, n = reservoir(iter_records(spec, report, limit if limit is not None else max_records(spec, whole=False)),
+                        k, seed)
+    return StreamSample(rows, n, report)
 
 
 _CACHE: dict[tuple, tuple] = {}
