@@ -120,6 +120,13 @@ def check_existing(flag: str, path: Optional[Path], folder: bool = True) -> None
         raise CurateError(f"{flag} {path}: no such {'folder' if folder else 'file'}")
 
 
+def not_numbers(bad: list[str], why: str = "") -> None:
+    """After writing: NaN/inf found (written as null) is an error that names the fields."""
+    if bad:
+        raise CurateError(f"the output has values that are not numbers ({', '.join(bad[:4])}"
+                          f"{' ...' if len(bad) > 4 else ''}); they are written as null{why}")
+
+
 def wrote(*paths: Any) -> None:
     """Say where results went (stdout, after the table)."""
     shown = [str(p) for p in paths if p]
@@ -193,8 +200,9 @@ def sources(
         if r.get("error"):
             console.print(f"{r['name']}: {r['error']}")
     if json_path:
-        write_json(json_path, {"data_home": str(settings.data_home()), "sources": rows})
+        bad = write_json(json_path, {"data_home": str(settings.data_home()), "sources": rows})
         wrote(json_path)
+        not_numbers(bad)
 
 
 # ----------------------------------------------------------------------------- models
@@ -396,13 +404,30 @@ def rank(
         task.advance()
     data = result.to_json() if hasattr(result, "to_json") else dict(result)
     data["complete"] = True
+    undefined = undefined_diversity(data)
     render_ranking(data)
-    bad = partial.write(data)
+    bad = [b for b in partial.write(data) if not b.startswith(tuple(undefined))]
     wrote(*outputs)
-    if bad:
-        raise CurateError(f"the ranking has values that are not numbers ({', '.join(bad[:4])}"
-                          f"{' ...' if len(bad) > 4 else ''}); they are written as null — a record that "
-                          f"overflows the probe (very long or binary text) is the usual cause")
+    not_numbers(bad)
+
+
+def undefined_diversity(data: dict) -> list[str]:
+    """Diversity is a mean over pairs of a source's own batches/examples: a source with one has none, and
+    its diversity is undefined (NaN). Say so in the notes; the JSON holds null there. Returns the JSON
+    paths (prefixes) covered by the explanation."""
+    covered = []
+    for i, r in enumerate(data.get("results", [])):
+        for m, a in r.get("alignments", {}).items():
+            d = a.get("diversity")
+            if isinstance(d, float) and d != d:
+                note = (f"{m}/{r['source']}: diversity undefined ({a.get('used', '?')} records, too few to "
+                        f"form a pair within the source); written as null")
+                if note not in data["notes"]:
+                    data["notes"].append(note)
+                covered += [f"results[{i}].alignments.{m}.diversity"]
+                if m == data.get("primary_metric"):
+                    covered.append(f"results[{i}].diversity")
+    return covered
 
 
 MIN_MAX_LENGTH = 8
@@ -639,8 +664,9 @@ def bench(
     table.add_row("typecheck rate", fmt(tc["rate"], 3) if tc["available"] else "not available")
     console.print(table)
     if json_path:
-        write_json(json_path, res)
+        bad = write_json(json_path, res)
         wrote(json_path)
+        not_numbers(bad)
 
 
 # ----------------------------------------------------------------------------- mix

@@ -158,21 +158,39 @@ def test_unpulled_probe_fails_before_reading_data(capsys, isolated_cache, no_wor
 
 # ----------------------------------------------------------------------------- silent garbage
 def test_nan_never_reaches_the_json(capsys, tmp_path, isolated_cache, monkeypatch):
-    """Valid JSON always (NaN written as null), and a nonzero exit that names the field."""
+    """Valid JSON always (NaN written as null); a NaN alignment is an error that names the field."""
     import curate.rank
 
     register_sources(tmp_path / "data")
     good = tmp_path / "good.json"
     assert main(["rank", "--metric", "gzip", "--target", "rank-t", "--source", "rank-a", "--json", str(good)]) == 0
     ranking = json.loads(good.read_text())
-    ranking["results"][0]["alignments"]["gzip"]["diversity"] = math.nan
+    ranking["results"][0]["alignments"]["gzip"]["ci_high"] = math.inf
     monkeypatch.setattr(curate.rank, "rank", lambda *a, **k: ranking)
     capsys.readouterr()
     out = tmp_path / "r.json"
     code, _, err = run(capsys, "rank", "--metric", "gzip", "--target", "rank-t", "--source", "rank-a", "--json", out)
     assert code == 1 and one_error_line(err)
-    assert "results[0].alignments.gzip.diversity" in err
-    assert strict_json(out)["results"][0]["alignments"]["gzip"]["diversity"] is None
+    assert "results[0].alignments.gzip.ci_high" in err and "not numbers" in err
+    assert strict_json(out)["results"][0]["alignments"]["gzip"]["ci_high"] is None
+
+
+def test_a_one_record_source_has_undefined_diversity_said_in_the_notes(capsys, tmp_path, isolated_cache):
+    """Issue 17.5's 10 MB single record: its diversity (a mean over pairs within the source) has no pair."""
+    register_sources(tmp_path / "data")
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"q": "x " * 200_000, "f": "theorem a : True"}) + "\n", encoding="utf-8")
+    assert run(capsys, "ingest", one, "--informal-field", "q", "--formal-field", "f", "--out", tmp_path / "o",
+               "--name", "one")[0] == 0
+    out = tmp_path / "r.json"
+    code, text, err = run(capsys, "rank", "--metric", "gzip", "--target", "rank-t", "--source", "one", "--source",
+                          "rank-a", "--json", out)
+    assert code == 0, err
+    data = strict_json(out)
+    row = next(r for r in data["results"] if r["source"] == "one")
+    assert row["diversity"] is None and isinstance(row["alignment"], float)
+    assert any(n.startswith("gzip/one: diversity undefined") for n in data["notes"])
+    assert "diversity undefined" in " ".join(text.split())
 
 
 def test_mix_with_a_budget_nothing_fits_says_so_and_keeps_the_earlier_mix(capsys, tmp_path, isolated_cache,
