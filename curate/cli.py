@@ -545,7 +545,10 @@ def train(
     check_existing("--mix", mix)
     check_local("--model", model)
     check_output_folder("--out", out)
-    from curate import probe
+    from curate import catalog, probe
+
+    for name in [target, *([source] if source else [])]:
+        catalog.get(name)  # unknown names before any loading
 
     probe.resolve(model)  # "not pulled" / offline hub id: before any data is read
 
@@ -589,7 +592,10 @@ def confirm(
     check_local("--probe", probe_name)
     check_output_folder("--out", out)
     STATE["resume"] = f"finished fine-tunes are kept in {out}; rerun the same command to reuse them"
-    from curate import probe
+    from curate import catalog, probe
+
+    for name in [target, *(source or [])]:
+        catalog.get(name)
 
     probe.resolve(model)
     from curate import metrics as metric_registry
@@ -713,6 +719,10 @@ def mix(
     check_positive("--temperature", temperature)
     check_count("--ngram", ngram)
     check_count("--min-ngram", min_ngram)
+    from curate import catalog
+
+    for name in [*([target] if target else []), *(source or []), *(eval_set or [])]:
+        catalog.get(name)
     amount = parse_amount(budget, "--budget")
     if amount <= 0 or amount != int(amount):
         raise CurateError(f"--budget must be a positive whole number of tokens, got {budget!r}")

@@ -139,6 +139,10 @@ def test_unwritable_and_wrong_outputs_fail_before_any_work(capsys, tmp_path, iso
     (["bench", "--model", "gpt2", "--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
     (["bench", "--adapter", "/nonexistent/run"], "--adapter /nonexistent/run: no such folder"),
     (["mix", "--ranking", "R", "--budget", "0", "--out", "OUT"], "positive"),
+    (["train", "--source", "gsm9", "--out", "OUT"], "unknown source 'gsm9'"),
+    (["train", "--source", "gsm8k", "--target", "proofnett", "--out", "OUT"], "did you mean proofnet"),
+    (["confirm", "--source", "gsm9", "--out", "OUT"], "unknown source 'gsm9'"),
+    (["mix", "--target", "proofnet", "--source", "gsm9", "--budget", "1k", "--out", "OUT"], "unknown source 'gsm9'"),
     (["mix", "--ranking", "R", "--budget", "1k", "--k", "0", "--out", "OUT"], "--k must be at least 1"),
 ])
 def test_nonsense_numbers_and_missing_paths_fail_before_loading(capsys, tmp_path, isolated_cache, no_work, args,
