@@ -258,6 +258,7 @@ def ingest(
         kind = "pairs"  # a field mapping means tabular input
     if not paths and not lean_repo:
         raise CurateError("give files or folders to read (or --lean-repo URL --commit SHA)")
+    STATE["resume"] = f"{out} was left as it was; rerun the same command"
     opts = IngestOptions(name=name, out=out, kind=kind, informal_field=informal_field, formal_field=formal_field,
                          id_field=id_field, split_field=split_field, formal_lang=formal_lang, license=license,
                          lean_repo=lean_repo, commit=commit, holds=tuple(holds or ()), skip_bad_rows=skip_bad_rows)
@@ -549,6 +550,7 @@ def train(
 
     for name in [target, *([source] if source else [])]:
         catalog.get(name)  # unknown names before any loading
+    STATE["resume"] = f"{out} was left as it was (an earlier run in it stays whole); rerun the same command to train again"
 
     probe.resolve(model)  # "not pulled" / offline hub id: before any data is read
 
@@ -733,6 +735,7 @@ def mix(
                        sources=list(source) if source else None, metric=metric, engine=engine, workers=workers,
                        ray_address=ray_address, output_shards=output_shards, max_records=max_records)
     check_output_folder("--out", out)
+    STATE["resume"] = f"{out} was left as it was (an earlier mix in it stays whole); rerun the same command"
     with progress.task("mix: building", unit="steps"):
         result = build_mix(config)
     m = result.manifest
