@@ -93,28 +93,45 @@ _SUFFIXES = {"lean": {".lean"}, "isabelle": {".thy"}, "code": {".py"}, "text": {
 
 def read_paths(paths: list[Path], kind: str = "auto", source: str = "ingest",
                on_file: Callable[[int, int, Path], None] | None = None,
-               config: ReadConfig | None = None) -> tuple[list[Record], list[tuple[str, str]]]:
+               config: ReadConfig | None = None, workers: int = 1) -> tuple[list[Record], list[tuple[str, str]]]:
     """Read files/folders into records; returns (records, [(where, why) for every skipped part])."""
-    report = read_report(paths, kind, source, on_file, config)
+    report = read_report(paths, kind, source, on_file, config, workers)
     return report.records, report.skipped
 
 
 def read_report(paths: list[Path], kind: str = "auto", source: str = "ingest",
                 on_file: Callable[[int, int, Path], None] | None = None,
-                config: ReadConfig | None = None) -> ReadReport:
+                config: ReadConfig | None = None, workers: int = 1) -> ReadReport:
+    """`workers` > 1 reads files in that many processes; records and skips come back in the serial order."""
     config = config or ReadConfig()
     report = ReadReport()
     files = collect_files([Path(p) for p in paths], kind, report.skipped)
-    for n, (path, reader, rel) in enumerate(files):
+    for n, ((path, reader, rel), (recs, skipped)) in enumerate(zip(files, _read_all(files, source, config, workers))):
         if on_file:
             on_file(n, len(files), path)
-        recs, skipped = read_file(path, reader, source, rel, config)
         report.records += recs
         report.skipped += skipped
         report.files[reader] += 1
     if on_file:
         on_file(len(files), len(files), Path())
     return report
+
+
+def _read_one(job: tuple[Path, str, str, str, ReadConfig]) -> tuple[list[Record], list[tuple[str, str]]]:
+    path, reader, source, rel, config = job
+    return read_file(path, reader, source, rel, config)
+
+
+def _read_all(files: list[tuple[Path, str, str]], source: str, config: ReadConfig, workers: int):
+    """Each file's (records, skipped), lazily and in file order; files spread over `workers` processes."""
+    jobs = ((path, reader, source, rel, config) for path, reader, rel in files)
+    if workers <= 1 or len(files) < 2:
+        yield from map(_read_one, jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, len(files))) as pool:
+        yield from pool.map(_read_one, jobs, chunksize=max(1, min(64, len(files) // (workers * 8))))
 
 
 def read_file(path: Path, reader: str, source: str, rel: str, config: ReadConfig) -> tuple[list[Record], list[tuple[str, str]]]:
