@@ -1,10 +1,18 @@
-"""Decontamination: flag candidate records that share an n-gram with any eval (target) item.
+"""Decontamination: flag candidate records that copy an eval (target) item.
 
-Both sides of every target item (informal and formal), and for pairs the two joined (informal then
-formal, so windows may span the boundary), are indexed; the same three texts of every candidate
-record are checked against the whole index (so a Lean statement pasted into a text field is still
-caught, and a short pair edited on both sides still shares a window across the join). Text is normalised first (`curate.mix.text`: case, whitespace, punctuation).
+Four ways a record matches, strongest first (`Match.kind`):
+- `known`: the catalog lists the record as one of the target's problems held under another item set
+  (`catalog.ITEM_OVERLAPS`: ProofNet's Putnam exercises are PutnamBench problems);
+- `exact`: one side, normalised (`curate.mix.text`: case, whitespace, punctuation), equals a target side;
+- `canonical` / `near`: on the formal side, the statement's canonical form (`formal.canonical`: declaration
+  name dropped, variables and hypotheses renamed, notation unified, hypotheses sorted) equals a target
+  statement's, or is within `near` × its length in token edits;
+- `ngram`: a shared window of normalised tokens, on either side or on both joined.
 
+N-gram windows: both sides of every target item (informal and formal), and for pairs the two joined
+(informal then formal, so windows may span the boundary), are indexed; the same three texts of every
+candidate record are checked against the whole index (so a Lean statement pasted into a text field is still
+caught, and a short pair edited on both sides still shares a window across the join).
 Window per target side, with T = its number of normalised tokens:
 - `T >= min_ngram`: every window of w = min(ngram, max(min_ngram, T // 3)) tokens is indexed. A
   long side uses the full `ngram` (13 by default); a shorter side uses a window of about a third of
@@ -20,25 +28,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from curate.mix.text import tokens
+from formal import canonical as canon
 
 SIDES = ("informal", "formal")
+KINDS = ("known", "exact", "canonical", "near", "ngram")
+"""Match kinds, strongest first."""
 
 
 @dataclass(frozen=True)
 class Match:
-    """Why a record is contaminated: the first target window found in it."""
+    """Why a record is contaminated: which target item it copies, and how."""
 
     target_id: str
     target_side: str
     side: str
-    """The candidate's side that contains the window."""
+    """The candidate's side that matched (informal, formal, pair, or id for a known copy)."""
     window: int
-    """Window width in tokens (0 for a whole-side match)."""
+    """N-gram window width in tokens (0 for a whole-side or formal match)."""
     ngram: str
+    """The matched text: the shared window, the equal side, or the canonical statement."""
+    kind: str = "ngram"
+    """known | exact | canonical | near | ngram (see the module docstring)."""
+    distance: int = 0
+    """near: edit distance in canonical tokens."""
 
     def to_json(self) -> dict:
         return {"target_id": self.target_id, "target_side": self.target_side, "side": self.side,
-                "window": self.window, "ngram": self.ngram}
+                "window": self.window, "ngram": self.ngram, "kind": self.kind, "distance": self.distance}
 
 
 def window_for(n_tokens: int, ngram: int, min_ngram: int) -> int:
@@ -48,19 +64,41 @@ def window_for(n_tokens: int, ngram: int, min_ngram: int) -> int:
     return min(ngram, max(min_ngram, n_tokens // 3))
 
 
-class ContaminationIndex:
-    """An index of target windows; `match(row)` says whether a candidate record overlaps it."""
+def formal_statements(row: dict) -> list[tuple[str, ...]]:
+    """Canonical statements of a row's formal side (none for non-formal languages such as Python)."""
+    text = row.get("formal")
+    if not text:
+        return []
+    lang = canon.lang_of(row.get("formal_lang"))
+    if lang is None and row.get("formal_lang") is None and any(k in text for k in ("theorem", "lemma")):
+        lang = canon.detect_lang(text)
+    return canon.statements(text, lang) if lang else []
 
-    def __init__(self, ngram: int = 13, min_ngram: int = 5):
+
+class ContaminationIndex:
+    """An index of target items; `match(row)` says whether a candidate record copies one of them.
+
+    `formal=False` turns the canonical match off (n-grams, exact sides and known copies only); `near` is the
+    edit-distance threshold as a fraction of a statement's canonical length (0 = exact canonical forms only),
+    applied to statements of at least `near_min_tokens` canonical tokens."""
+
+    def __init__(self, ngram: int = 13, min_ngram: int = 5, formal: bool = True, near: float = 0.1,
+                 near_min_tokens: int = 12):
         if min_ngram < 1 or ngram < min_ngram:
             raise ValueError(f"need 1 <= min_ngram <= ngram, got ngram={ngram}, min_ngram={min_ngram}")
-        self.ngram, self.min_ngram = ngram, min_ngram
+        self.ngram, self.min_ngram, self.formal = ngram, min_ngram, formal
         self._vocab: dict[str, int] = {}
         self._windows: dict[int, dict[tuple[int, ...], tuple[str, str]]] = {}
         self._prefix: set[tuple[int, ...]] = set()  # first min_ngram ids of every window: a cheap pre-check
         self._whole: dict[str, tuple[str, str]] = {}
+        self._exact: dict[str, tuple[str, str]] = {}
+        self._canonical = canon.CanonicalIndex(near=near, min_tokens=near_min_tokens)
+        self._known: dict[str, list[tuple[str, str]]] = {}
+        self._overlaps_for: set[str] = set()
         self.items = 0
+        self.notes: list[str] = []
 
+    # ------------------------------------------------------------------ indexing
     def _ids(self, toks: list[str], grow: bool) -> list[int]:
         if grow:
             return [self._vocab.setdefault(t, len(self._vocab)) for t in toks]
@@ -71,6 +109,7 @@ class ContaminationIndex:
         if not toks:
             return
         self.items += 1
+        self._exact.setdefault(" ".join(toks), (target_id, side))
         w = window_for(len(toks), self.ngram, self.min_ngram)
         if w == 0:
             self._whole.setdefault(" ".join(toks), (target_id, side))
@@ -83,24 +122,86 @@ class ContaminationIndex:
             self._prefix.add(gram[: self.min_ngram])
 
     def add_record(self, row: dict) -> None:
-        """Index both sides of one target item, and (for pairs) the two sides joined."""
+        """Index both sides of one target item, (for pairs) the two sides joined, and its formal statements."""
         for side in SIDES:
             self.add(row["id"], side, row.get(side))
         if row.get("informal") and row.get("formal"):
             self.add(row["id"], "pair", f"{row['informal']}\n{row['formal']}")
+        if self.formal:
+            for stmt in formal_statements(row):
+                self._canonical.add(row["id"], stmt)
 
-    def add_dataset(self, ds) -> None:
-        for row in ds:
+    def add_dataset(self, ds, overlaps: bool = True) -> None:
+        """Index every item of a target; with `overlaps`, also its problems that other item sets hold under
+        other ids (see `add_overlaps`)."""
+        rows = list(ds)
+        for row in rows:
             self.add_record(row)
+        if overlaps and rows and rows[0].get("source"):
+            self.add_overlaps(rows[0]["source"], [r["id"] for r in rows])
 
-    def match_text(self, text: str | None, side: str = "informal") -> Match | None:
+    def add_known(self, source: str, item_id: str, target_id: str) -> None:
+        """Records of `source` whose id names `item_id` (see `catalog.id_matches`) copy `target_id`."""
+        self._known.setdefault(source, []).append((item_id, target_id))
+
+    def add_overlaps(self, target: str, target_ids: list[str] | None = None) -> int:
+        """Mark the target's problems held by other item sets (`catalog.ITEM_OVERLAPS`): by id in every
+        catalog source holding such a set, and by content (their records are indexed as the target item) from
+        the local built-in sources that hold them. Returns how many records were indexed by content."""
+        from curate import catalog, load
+        from curate.errors import CurateError
+
+        if target in self._overlaps_for:
+            return 0
+        self._overlaps_for.add(target)
+        try:
+            tspec = catalog.get(target)
+        except CurateError:
+            return 0
+        ids = target_ids or []
+
+        def resolve(item: str) -> str:
+            return next((i for i in ids if catalog.id_matches(i, item)), item)
+
+        indexed = 0
+        for name, spec in catalog.all_specs().items():
+            pairs = catalog.item_overlaps(tspec, spec)
+            if not pairs:
+                continue
+            for t_item, s_item in pairs:
+                self.add_known(name, s_item, resolve(t_item))
+            if spec.is_hub or spec.registered or not load.available(spec):
+                continue
+            want = {s: resolve(t) for t, s in pairs}
+            for row in load.load_source(name):
+                key = next((s for s in want if catalog.id_matches(row["id"], s)), None)
+                if key is not None:
+                    self.add_record({**row, "id": want[key]})
+                    indexed += 1
+        if indexed:
+            self.notes.append(f"{target}: {indexed} records of its problems held under other ids indexed too")
+        return indexed
+
+    # ------------------------------------------------------------------ matching
+    def _ngram_hits(self, text: str | None, side: str, first: bool) -> list[Match]:
         toks = tokens(text)
         if not toks:
-            return None
-        if self._whole:
-            hit = self._whole.get(" ".join(toks))
-            if hit is not None:
-                return Match(hit[0], hit[1], side, 0, " ".join(toks))
+            return []
+        out: list[Match] = []
+        seen: set[str] = set()
+        joined = " ".join(toks)
+        hit = self._exact.get(joined)
+        if hit is not None:
+            out.append(Match(hit[0], hit[1], side, 0, joined, "exact"))
+            seen.add(hit[0])
+            if first:
+                return out
+        hit = self._whole.get(joined)
+        if hit is not None and hit[0] not in seen:
+            out.append(Match(hit[0], hit[1], side, 0, joined, "exact"))
+            seen.add(hit[0])
+            if first:
+                return out
         ids = self._ids(toks, grow=False)
         m, widths = self.min_ngram, sorted(self._windows)
         for i in range(len(ids) - m + 1):
@@ -110,16 +211,72 @@ class ContaminationIndex:
                 if i + w > len(ids):
                     break
                 hit = self._windows[w].get(tuple(ids[i:i + w]))
-                if hit is not None:
-                    return Match(hit[0], hit[1], side, w, " ".join(toks[i:i + w]))
+                if hit is not None and hit[0] not in seen:
+                    out.append(Match(hit[0], hit[1], side, w, " ".join(toks[i:i + w])))
+                    seen.add(hit[0])
+                    if first:
+                        return out
+        return out
+
+    def match_text(self, text: str | None, side: str = "informal") -> Match | None:
+        """The first n-gram (or exact) overlap of one text with the index."""
+        hits = self._ngram_hits(text, side, first=True)
+        return hits[0] if hits else None
+
+    def _known_hit(self, row: dict) -> Match | None:
+        from curate import catalog
+
+        for item, target_id in self._known.get(row.get("source") or "", ()):
+            if catalog.id_matches(str(row.get("id", "")), item):
+                return Match(target_id, "item", "id", 0, f"{row['source']}/{row['id']} is {item}", "known")
         return None
 
-    def match(self, row: dict) -> Match | None:
-        """The first overlap of a record (a dataset row) with the index, or None if clean."""
-        for side in SIDES:
-            hit = self.match_text(row.get(side), side)
+    def _formal_hits(self, row: dict, first: bool) -> list[Match]:
+        if not self.formal or not len(self._canonical):
+            return []
+        out = []
+        for stmt in formal_statements(row):
+            hit = self._canonical.match(stmt)
             if hit is not None:
-                return hit
+                out.append(Match(hit.item_id, "formal", "formal", 0, " ".join(stmt)[:300], hit.kind, hit.distance))
+                if first:
+                    return out
+        return out
+
+    def match(self, row: dict) -> Match | None:
+        """The strongest overlap of a record (a dataset row) with the index, or None if clean."""
+        hit = self._known_hit(row)
+        if hit is not None:
+            return hit
+        ngram_hits = []
+        for side in SIDES:
+            hits = self._ngram_hits(row.get(side), side, first=True)
+            if hits and hits[0].kind == "exact":
+                return hits[0]
+            ngram_hits += hits
+        formal = self._formal_hits(row, first=True)
+        if formal:
+            return formal[0]
+        if ngram_hits:
+            return ngram_hits[0]
         if row.get("informal") and row.get("formal"):
             return self.match_text(f"{row['informal']}\n{row['formal']}", "pair")
         return None
+
+    def match_all(self, row: dict) -> list[Match]:
+        """Every target item a record overlaps, each once with its strongest match kind (for `curate audit`)."""
+        hits: list[Match] = []
+        known = self._known_hit(row)
+        if known is not None:
+            hits.append(known)
+        for side in SIDES:
+            hits += self._ngram_hits(row.get(side), side, first=False)
+        hits += self._formal_hits(row, first=False)
+        if row.get("informal") and row.get("formal"):
+            hits += self._ngram_hits(f"{row['informal']}\n{row['formal']}", "pair", first=False)
+        best: dict[str, Match] = {}
+        for h in hits:
+            cur = best.get(h.target_id)
+            if cur is None or KINDS.index(h.kind) < KINDS.index(cur.kind):
+                best[h.target_id] = h
+        return sorted(best.values(), key=lambda h: (KINDS.index(h.kind), h.target_id))

@@ -145,3 +145,159 @@ def test_proofnet_copies_injected_into_a_source_are_all_removed(tmp_path, isolat
     assert not out_ids & set(injected)
     flagged_clean = [r for r in removed if r["id"].startswith("clean-")]
     assert len(flagged_clean) <= 3, flagged_clean  # measured: 0 of these 300 (see benchmarks/decontam_fp.py)
+
+
+# ----------------------------------------------------------------------------- formal-aware matching
+# Made-up items in the style of ProofNet (Lean 4 and Lean 3) and miniF2F (Lean 4 and Isabelle).
+FORMAL_ITEMS = [
+    {"id": "pn_1", "formal_lang": "lean4", "informal": "Prove that every group of order p squared is abelian.",
+     "formal": "theorem exercise_4_1 {G : Type*} [Group G] [Fintype G] (p : ℕ) (hp : Nat.Prime p)\n"
+               "  (hG : Fintype.card G = p ^ 2) : ∀ a b : G, a * b = b * a :="},
+    {"id": "pn_2", "formal_lang": "lean4", "informal": "Show that f is constant.",
+     "formal": "theorem exercise_5_2 (f : ℝ → ℝ) (hf : ∀ x y, |f x - f y| ≤ (x - y) ^ 2) :\n"
+               "  ∃ c, ∀ x, f x = c := by\n  sorry"},
+    {"id": "pn_3", "formal_lang": "lean3", "informal": "The sequence converges.",
+     "formal": "theorem exercise_3_3 (s : ℕ → ℝ) (h₀ : s 0 = real.sqrt 2)\n"
+               "  (h : ∀ n, s (n + 1) = real.sqrt (2 + real.sqrt (s n))) (hb : ∀ n, s n < 2) :\n"
+               "  ∃ x, tendsto s at_top (𝓝 x) :="},
+    {"id": "mf_1", "formal_lang": "lean4", "informal": "What is x?",
+     "formal": "theorem mathd_algebra_10 (x y : ℝ) (h₀ : x + y = 10) (h₁ : x - y = 2) (h₂ : 0 < y) :\n"
+               "  x = 6 := by\n"},
+    {"id": "mf_2", "formal_lang": "lean4", "informal": "Find n.",
+     "formal": "theorem mathd_numbertheory_7 (n : ℕ) (h₀ : n % 5 = 3) (h₁ : n < 20) (h₂ : 10 < n) :\n"
+               "  n = 13 ∨ n = 18 := by\n"},
+    {"id": "mf_3", "formal_lang": "isabelle", "informal": "Show the inequality.",
+     "formal": 'theorem algebra_ineq_1:\n  fixes a b :: real\n  assumes h0: "0 < a \\<and> 0 < b"\n'
+               '    and h1: "a + b = 1"\n  shows "a * b \\<le> 1 / 4"'},
+]
+
+
+def _formal_index(**kw):
+    idx = ContaminationIndex(13, 8, **kw)
+    for r in FORMAL_ITEMS:
+        idx.add_record(r)
+    return idx
+
+
+@pytest.mark.parametrize("kind", ["rename_theorem", "rename_binders", "ascii", "lean_version", "reorder_hypotheses"])
+def test_planted_formal_copies_are_caught_for_each_kind(kind):
+    """Recall 100% per planted kind (a)-(e) on formal-only copies (no informal side to match on)."""
+    from formal import variants
+
+    idx = _formal_index()
+    planted = 0
+    for r in FORMAL_ITEMS:
+        v = variants.variant(r["formal"], kind)
+        if v is None:
+            continue
+        planted += 1
+        hit = idx.match({"id": "x", "source": "polluted", "informal": None, "formal": v,
+                         "formal_lang": r["formal_lang"]})
+        assert hit is not None and hit.target_id == r["id"] and hit.kind in ("canonical", "exact"), (kind, v)
+    assert planted >= 3  # every kind applies to several fixture items
+
+
+@pytest.mark.parametrize("kind", ["rename_binders", "reorder_hypotheses"])
+def test_ngram_alone_misses_renamed_formal_copies(kind):
+    from formal import variants
+
+    idx = _formal_index(formal=False)
+    missed = sum(idx.match({"informal": None, "formal": variants.variant(r["formal"], kind),
+                            "formal_lang": r["formal_lang"]}) is None
+                 for r in FORMAL_ITEMS if variants.variant(r["formal"], kind))
+    assert missed >= 1  # what the canonical match adds
+
+
+def test_formal_match_in_another_language_field_and_near_edit():
+    idx = _formal_index()
+    lean3_copy = FORMAL_ITEMS[0]["formal"].replace("Nat.Prime", "nat.prime").replace("Fintype.card", "fintype.card")
+    lean3_copy = lean3_copy.replace("hp", "prime_p").replace("hG", "card_G")  # not an equal text any more
+    hit = idx.match({"informal": "unrelated words here", "formal": lean3_copy, "formal_lang": "lean3"})
+    assert hit.kind == "canonical" and hit.target_id == "pn_1"
+    from formal import variants
+
+    edited = FORMAL_ITEMS[1]["formal"].replace("≤", "<")  # a real edit: not the same statement any more
+    edited = variants.rename_binders(edited)  # and renamed, so that no n-gram is shared
+    hit = idx.match({"informal": None, "formal": edited, "formal_lang": "lean4"})
+    assert hit is not None and hit.kind == "near" and hit.target_id == "pn_2" and hit.distance == 1
+    assert _formal_index(near=0.0).match({"informal": None, "formal": edited, "formal_lang": "lean4"}) is None
+
+
+def test_formal_match_ignores_python_and_different_statements():
+    from formal import variants
+
+    idx = _formal_index()
+    renamed = variants.rename_binders(FORMAL_ITEMS[3]["formal"])
+    assert idx.match({"informal": None, "formal": renamed, "formal_lang": "lean4"}).kind == "canonical"
+    assert idx.match({"informal": None, "formal": renamed, "formal_lang": "python"}) is None  # not a formal language
+    other = "theorem t (x y : ℝ) (h₀ : x + y = 12) (h₁ : x - y = 2) (h₂ : 0 < y) : x = 7 := by"
+    kinds = {h.kind for h in idx.match_all({"informal": None, "formal": other, "formal_lang": "lean4"})}
+    assert not kinds & {"canonical", "near"}  # other numbers: another problem (n-grams may still share a window)
+
+
+def test_exact_side_match_and_match_kinds_in_json():
+    idx = _formal_index()
+    hit = idx.match({"informal": "  SHOW THAT F IS CONSTANT!  ", "formal": None})
+    assert hit.kind == "exact" and hit.target_id == "pn_2"
+    j = hit.to_json()
+    assert j["kind"] == "exact" and set(j) >= {"target_id", "target_side", "side", "window", "ngram", "distance"}
+
+
+def test_known_copies_by_id():
+    idx = ContaminationIndex()
+    idx.add_known("bench", "putnam_2001_a5", "exercise_2001_a5")
+    hit = idx.match({"id": "putnam_2001_a5", "source": "bench", "informal": "anything", "formal": None})
+    assert hit.kind == "known" and hit.target_id == "exercise_2001_a5"
+    assert idx.match({"id": "putnam_2001_a5", "source": "other", "informal": "anything", "formal": None}) is None
+
+
+def test_match_all_lists_every_item_once_with_its_strongest_kind():
+    idx = _formal_index()
+    row = {"informal": "Show that f is constant. Also: What is x?", "formal_lang": "lean4",
+           "formal": FORMAL_ITEMS[3]["formal"].replace("mathd_algebra_10", "copy")}
+    hits = idx.match_all(row)
+    assert {h.target_id for h in hits} >= {"mf_1"}
+    assert [h.kind for h in hits if h.target_id == "mf_1"] == ["canonical"]
+    assert len({h.target_id for h in hits}) == len(hits)
+
+
+# ----------------------------------------------------------------------------- real targets
+@pytest.mark.shared_data
+@pytest.mark.parametrize("target", ["proofnet", "minif2f"])
+@pytest.mark.parametrize("kind", ["rename_theorem", "rename_binders", "ascii", "lean_version", "reorder_hypotheses"])
+def test_every_planted_kind_of_every_test_item_is_caught(target, kind):
+    """ProofNet and miniF2F test items planted formal-only, one kind at a time: recall 100% (the benchmark
+    benchmarks/decontam_fp.py prints the same counts beside the n-gram-only index)."""
+    from curate import load
+    from formal import variants
+
+    items = load.load_source(target)
+    idx = ContaminationIndex(13, 8)
+    idx.add_dataset(items)
+    n, missed = 0, []
+    for r in items:
+        v = variants.variant(r["formal"], kind)
+        if v is None:
+            continue
+        n += 1
+        if idx.match({"id": "p", "source": "planted", "informal": None, "formal": v,
+                      "formal_lang": r["formal_lang"]}) is None:
+            missed.append(r["id"])
+    assert n >= 40 and not missed, (n, missed[:5])
+
+
+@pytest.mark.shared_data
+def test_mix_removes_proofnets_putnam_problems_from_putnambench(tmp_path, isolated_cache):
+    """Item-level overlaps: the 6 PutnamBench problems that are ProofNet test items leave a proofnet mix,
+    all 6 (the n-gram match alone finds 5: exercise_2014_a5's informal text is cut to "Let")."""
+    from tinymodels import char_tokenizer
+
+    from curate.mix import MixConfig, build_mix
+
+    ranking = {"target": "proofnet", "results": [{"rank": 1, "source": "putnambench-lean4", "alignment": 1.0}]}
+    res = build_mix(MixConfig(ranking=ranking, budget=10**9, out=tmp_path / "mix", tokenizer=char_tokenizer(),
+                              near_dedup=False))
+    removed = [json.loads(x) for x in (res.out / "removed.jsonl").read_text().splitlines()]
+    known = {r["id"]: r["target_id"] for r in removed if r["reason"] == "contamination" and r["kind"] == "known"}
+    assert known == {f"putnam_{p}": f"exercise_{p}" for p in
+                     ("1998_b6", "1999_b4", "2001_a5", "2014_a5", "2018_a5", "2018_b4")}
