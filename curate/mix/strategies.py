@@ -22,7 +22,7 @@ taken deferred, `SelectContext.diversity`):
 - task2vec: the record's own exact head-Fisher embedding vs the target's batch embeddings (the
   ranking's distance). About an hour over the whole shared pool on a 2-core CPU.
 - task2vec-pre: n-gram importance over every record, then Task2Vec re-scores the best
-  `prefilter_keep` (default 2,048); re-scored records first by their Task2Vec score.
+  `prefilter_keep` (default 1,024); re-scored records first by their Task2Vec score.
 - hybrid: source shares as `proportional` (softmax of the ranking's alignments), records within a
   source by their own score (`SelectContext.scorer`, default n-gram importance).
 """
@@ -159,7 +159,7 @@ class SelectContext:
     """The target's rendered texts, loaded on first call (needed by record-scoring strategies)."""
     scorer: str = "ngram"
     """hybrid: the record scorer that orders records within a source (ngram | gzip | task2vec | task2vec-pre)."""
-    prefilter_keep: int = 2048
+    prefilter_keep: int = 1024
     """task2vec-pre: records the n-gram pre-filter passes on to Task2Vec."""
     diversity: float = 0.7
     """gzip, task2vec, task2vec-pre, hybrid: a record whose hashed n-gram cosine similarity to a record

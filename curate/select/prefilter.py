@@ -12,7 +12,7 @@ from curate.select.base import RecordScorer, best_first
 
 
 class PrefilterScorer(RecordScorer):
-    def __init__(self, cheap: RecordScorer, fine: RecordScorer, keep: int = 2048):
+    def __init__(self, cheap: RecordScorer, fine: RecordScorer, keep: int = 1024):
         if keep < 1:
             raise ValueError("keep must be at least 1")
         self.cheap, self.fine, self.keep = cheap, fine, keep
