@@ -12,17 +12,22 @@ import re
 import unicodedata
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_PUNCT = {}  # codepoint -> " " for punctuation, filled lazily by _strip_punct
+
+
+class _PunctTable(dict):
+    """str.translate table: codepoint -> space for punctuation and `$`, itself otherwise (filled lazily)."""
+
+    def __missing__(self, cp: int) -> int:
+        ch = chr(cp)
+        self[cp] = v = 32 if ch == "$" or unicodedata.category(ch).startswith("P") else cp
+        return v
+
+
+_PUNCT = _PunctTable()
 
 
 def _strip_punct(text: str) -> str:
-    out = []
-    for ch in text:
-        hit = _PUNCT.get(ch)
-        if hit is None:
-            hit = _PUNCT[ch] = " " if ch == "$" or unicodedata.category(ch).startswith("P") else ch
-        out.append(hit)
-    return "".join(out)
+    return text.translate(_PUNCT)
 
 
 def tokens(text: str | None) -> list[str]:

@@ -79,3 +79,13 @@ def test_duplicate_pair_in_different_shards_is_found():
     got = sharded(texts, shard=10)  # first copy in shard 0, second in shard 5
     assert got[-1][0] == "near_duplicate" and got[-1][1] == "s/0" and got[-1][2] >= 0.8
     assert all(g is None for g in got[:-1])
+
+
+def test_normaliser_strips_exactly_unicode_punctuation_and_dollar():
+    import unicodedata
+
+    from curate.mix.text import _strip_punct
+
+    text = "".join(chr(c) for c in range(0x20, 0x3000)) + "$x$ ∀ε>0, ‹a›_b"
+    want = "".join(" " if ch == "$" or unicodedata.category(ch).startswith("P") else ch for ch in text)
+    assert _strip_punct(text) == want

@@ -1,0 +1,247 @@
+"""Corpus scale: `curate mix` over a synthetic corpus built from the shared data, on every engine.
+
+The corpus: perturbed copies of real records (30% of words replaced, a random tag added, so copies of
+one base are not near duplicates of each other), in two sources (jsonl shards), with planted
+- exact duplicates (2%: an earlier record again, case/whitespace/punctuation changed),
+- near duplicates (2%: an earlier record of >= 120 words with one word replaced),
+- ProofNet test items (200, some upper-cased), which decontamination must remove.
+Then one mix per configuration (engine, workers, shards), each in a fresh process; reported: wall time,
+records/s, peak RSS (the driver, and the whole process tree including workers and Ray's own processes,
+sampled every 0.1 s), the share of planted items removed, unplanted records removed as duplicates, and
+whether every configuration wrote the same bytes (data.jsonl, removed.jsonl, manifest.json).
+
+    python benchmarks/scale.py --sizes 100k --configs local:1:1,local:1:2,local:1:8,local:2:2,ray:2:2
+
+A configuration is engine:workers:shards (shards per source: shard_records = ceil(records / shards)).
+Needs the shared data (CURATE_DATA_HOME) and the pulled probe (its tokenizer counts tokens).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+BASES = ("forml4", "mathlib3-codex-informal", "putnambench-lean4", "math", "gsm8k", "gpteacher-codegen")
+SOURCES = ("synth-a", "synth-b")
+SHARE_A = 0.6
+PLANTED_PROOFNET = 200
+
+
+def amount(text: str) -> int:
+    mult = {"k": 10**3, "m": 10**6}.get(text[-1].lower(), 1)
+    return int(float(text[:-1] if mult > 1 else text) * mult)
+
+
+# ----------------------------------------------------------------------------- corpus
+def make_corpus(n: int, folder: Path, seed: int = 0) -> dict:
+    """Write the corpus as jsonl shards (50k lines each) under folder/<source>/; returns the planted ids."""
+    from curate import load
+
+    done = folder / "planted.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    rng = random.Random(seed)
+    bases = []
+    for name in BASES:
+        for row in load.load_source(name):
+            bases.append((row.get("informal") or "", row.get("formal") or ""))
+    vocab = sorted({w for inf, frm in bases[:20000] for w in (inf + " " + frm).split()})
+    target = list(load.load_source("proofnet"))
+    long_ids: list[tuple[str, str, str]] = []  # (id, informal, formal) of records with >= 120 words
+    recent: list[tuple[str, str, str]] = []  # a window of earlier records to copy from
+    planted = {"exact": [], "near": [], "proofnet": []}
+    pn_at = set(rng.sample(range(n), PLANTED_PROOFNET))
+    files: dict[str, object] = {}
+    counts = {s: 0 for s in SOURCES}
+
+    def out(source: str):
+        k = counts[source] // 50_000
+        key = f"{source}-{k}"
+        if key not in files:
+            d = folder / source
+            d.mkdir(parents=True, exist_ok=True)
+            files[key] = open(d / f"part-{k:05d}.jsonl", "w", encoding="utf-8")
+        counts[source] += 1
+        return files[key]
+
+    def perturb(text: str) -> str:
+        words = text.split()
+        return " ".join(rng.choice(vocab) if rng.random() < 0.3 else w for w in words)
+
+    for i in range(n):
+        source = SOURCES[0] if rng.random() < SHARE_A else SOURCES[1]
+        r = rng.random()
+        rid = f"r{i}"
+        if i in pn_at:
+            t = target[rng.randrange(len(target))]
+            inf = t["informal"] if rng.random() < 0.5 else t["informal"].upper()
+            rec, kind = (f"pn{i}", inf, t["formal"]), "proofnet"
+        elif recent and r < 0.02:
+            orig, inf, frm = rng.choice(recent)
+            rec, kind = (f"dx{i}", "  " + inf.upper() + " !", frm), "exact"
+        elif long_ids and r < 0.04:
+            orig, inf, frm = rng.choice(long_ids)
+            words = inf.split()
+            j = rng.randrange(len(words))
+            words[j] = rng.choice(vocab) + "q"
+            rec, kind = (f"dn{i}", " ".join(words), frm), "near"
+        else:
+            inf, frm = bases[rng.randrange(len(bases))]
+            tag = " ".join(rng.choice(vocab) for _ in range(3))
+            rec, kind = (rid, perturb(inf) + " " + tag, perturb(frm)), None
+            if len(rec[1].split()) >= 120:
+                long_ids.append(rec)
+                if len(long_ids) > 2000:
+                    long_ids.pop(rng.randrange(len(long_ids)))
+            recent.append(rec)
+            if len(recent) > 5000:
+                recent.pop(rng.randrange(len(recent)))
+        if kind == "proofnet":
+            planted[kind].append(rec[0])
+        elif kind:
+            planted[kind].append([rec[0], orig])  # the pair: either copy may be the one removed (rank order)
+        out(source).write(json.dumps({"id": rec[0], "informal": rec[1], "formal": rec[2]}, ensure_ascii=False) + "\n")
+    for fh in files.values():
+        fh.close()
+    planted["counts"] = counts
+    done.write_text(json.dumps(planted))
+    return planted
+
+
+# ----------------------------------------------------------------------------- one run (child process)
+def child(args) -> None:
+    from curate import catalog, settings
+    from curate.catalog import SourceSpec
+    from curate.mix import MixConfig, build_mix
+
+    spec = json.loads(args.child)
+    settings.set_cache_dir(spec["cache"])
+    for s in SOURCES:
+        catalog.register(SourceSpec(name=s, path=str(Path(spec["corpus"]) / s), kind="informal", license="synthetic",
+                                    fields={"id": "id", "informal": "informal", "formal": "formal"}))
+    ranking = {"target": "proofnet", "results": [{"rank": 1, "source": SOURCES[0], "alignment": 0.9},
+                                                 {"rank": 2, "source": SOURCES[1], "alignment": 0.8}]}
+    t0 = time.perf_counter()
+    res = build_mix(MixConfig(ranking=ranking, budget=spec["budget"], strategy="top-k", k=2, out=Path(spec["out"]),
+                              tokenizer=spec["probe"], engine=spec["engine"], workers=spec["workers"],
+                              shard_records=spec["shard_records"]))
+    wall = time.perf_counter() - t0
+    print(json.dumps({"wall_s": wall, "in": res.manifest["totals"]["in"], "out": res.manifest["totals"]["out"],
+                      "removed": res.manifest["totals"]["removed"]}))
+
+
+def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int, counts: dict) -> dict:
+    import psutil
+
+    engine, workers, shards = cfg.split(":")
+    largest = max(counts.values())
+    spec = {"cache": str(work / "cache"), "corpus": str(corpus), "out": str(work / f"out-{n}-{cfg.replace(':', '-')}"),
+            "probe": probe, "engine": engine, "workers": int(workers), "budget": budget,
+            "shard_records": math.ceil(largest / int(shards))}
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    peak = {"driver": 0, "tree": 0}
+    stop = threading.Event()
+
+    def poll():
+        p = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                kids = p.children(recursive=True)
+                driver = p.memory_info().rss
+                tree = driver + sum(k.memory_info().rss for k in kids if k.is_running())
+                peak["driver"], peak["tree"] = max(peak["driver"], driver), max(peak["tree"], tree)
+            except psutil.Error:
+                pass
+            stop.wait(0.1)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    stdout, stderr = proc.communicate()
+    stop.set()
+    th.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{cfg} failed:\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    out = Path(spec["out"])
+    result["sha"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16]
+                     for f in ("data.jsonl", "removed.jsonl", "manifest.json")}
+    result.update(config=cfg, records=n, shard_records=spec["shard_records"], peak_rss_driver_mb=peak["driver"] / 2**20,
+                  peak_rss_tree_mb=peak["tree"] / 2**20)
+    return result
+
+
+def recall(out: Path, planted: dict) -> dict:
+    removed = {}
+    with open(out / "removed.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            removed[r["id"]] = r["reason"]
+    dup = ("exact_duplicate", "near_duplicate")
+    plantset = {i for k in ("exact", "near") for pair in planted[k] for i in pair} | set(planted["proofnet"])
+
+    def found(pairs):  # one copy of each planted pair removed as a duplicate
+        return sum(removed.get(a) in dup or removed.get(b) in dup for a, b in pairs) / max(1, len(pairs))
+
+    return {
+        "exact": found(planted["exact"]),
+        "near": found(planted["near"]),
+        "proofnet": sum(removed.get(i) == "contamination" for i in planted["proofnet"]) / len(planted["proofnet"]),
+        "planted": {k: len(planted[k]) for k in ("exact", "near", "proofnet")},
+        "unplanted_removed": sum(1 for i in removed if i not in plantset),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100k", help="comma list of corpus sizes (100k, 1M, 3M)")
+    ap.add_argument("--configs", default="local:1:1,local:1:2,local:1:8,local:2:2,ray:2:2")
+    ap.add_argument("--work", default="/tmp/curate-scale", help="corpus, cache and outputs (never the repo)")
+    ap.add_argument("--probe", default=None, help="model folder whose tokenizer counts tokens (default: the pulled smollm2)")
+    ap.add_argument("--budget", default="2M", help="token budget of the mix")
+    ap.add_argument("--json", default=None, help="write all results here")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    from curate import probe as probe_mod
+
+    probe = args.probe or probe_mod.resolve("smollm2")
+    work = Path(args.work)
+    rows = []
+    for size in args.sizes.split(","):
+        n = amount(size)
+        corpus = work / f"corpus-{n}"
+        t0 = time.perf_counter()
+        planted = make_corpus(n, corpus)
+        print(f"corpus {n:,} records ({planted['counts']}) ready in {time.perf_counter() - t0:.0f} s", flush=True)
+        for cfg in args.configs.split(","):
+            r = run_one(cfg, n, corpus, work, probe, amount(args.budget), planted["counts"])
+            r["recall"] = recall(work / f"out-{n}-{cfg.replace(':', '-')}", planted)
+            rows.append(r)
+            rc = r["recall"]
+            print(f"{n:>9,} {cfg:<12} {r['wall_s']:7.1f} s {r['in'] / r['wall_s']:8.0f} rec/s  "
+                  f"RSS driver {r['peak_rss_driver_mb']:6.0f} MB tree {r['peak_rss_tree_mb']:6.0f} MB  "
+                  f"recall exact {rc['exact']:.4f} near {rc['near']:.4f} proofnet {rc['proofnet']:.3f}  "
+                  f"unplanted removed {rc['unplanted_removed']}  sha {r['sha']['data.jsonl']}/"
+                  f"{r['sha']['removed.jsonl']}/{r['sha']['manifest.json']}", flush=True)
+        same = {json.dumps(r["sha"], sort_keys=True) for r in rows if r["records"] == n}
+        print(f"{n:,}: identical output across {len([r for r in rows if r['records'] == n])} configs: "
+              f"{'yes' if len(same) == 1 else 'NO'}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
