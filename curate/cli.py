@@ -205,6 +205,45 @@ def sources(
         not_numbers(bad)
 
 
+# ----------------------------------------------------------------------------- targets / audit
+@app.command()
+def targets(json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the listing as JSON.")) -> None:
+    """List named targets: items, language, item sets, and the sources that hold their items."""
+    from curate import audit as audit_mod
+
+    check_output_file("--json", json_path)
+    rows = audit_mod.targets()
+    audit_mod.render_targets(rows, console)
+    if json_path:
+        write_json(json_path, {"targets": rows})
+        wrote(json_path)
+
+
+@app.command()
+def audit(
+    target: str = typer.Option("proofnet", "--target", help="Eval set whose items are looked for."),
+    source: Optional[List[str]] = typer.Option(None, "--source", help="Source to audit (repeat); default: all local."),
+    near: float = typer.Option(0.1, "--near", help="Near formal match: edits as a fraction of the statement (0 = exact)."),
+    no_formal: bool = typer.Option(False, "--no-formal", help="N-grams and exact sides only (no canonical forms)."),
+    ngram: int = typer.Option(13, "--ngram", help="N-gram window (normalised tokens)."),
+    min_ngram: int = typer.Option(8, "--min-ngram", help="Shortest window; shorter target sides match only whole."),
+    pairs: int = typer.Option(20, "--pairs", help="Matched pairs printed (the JSON has all)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report (every pair) as JSON."),
+) -> None:
+    """Contamination report: every overlap between sources and the target's items (exact, canonical, n-gram)."""
+    from curate import audit as audit_mod
+
+    check_output_file("--json", json_path)
+    cfg = audit_mod.AuditConfig(target=target, sources=source or None, ngram=ngram, min_ngram=min_ngram,
+                                formal=not no_formal, near=near)
+    with console.status("auditing") as status:
+        report = audit_mod.audit(cfg, on_source=lambda n, d, t: status.update(f"auditing {n} ({d}/{t})"))
+    audit_mod.render_audit(report, console, pairs=pairs)
+    if json_path:
+        write_json(json_path, report)
+        wrote(json_path)
+
+
 # ----------------------------------------------------------------------------- models
 @models_app.callback()
 def models_list(ctx: typer.Context) -> None:
