@@ -124,6 +124,12 @@ def test_real_signal_exits_130_and_leaves_a_partial_ranking(ranked, tmp_path, si
     assert f"interrupted ({sig.name})" in err and "rerun the same command" in err
     part = strict_json(out)
     assert part["complete"] is False and 1 <= len(part["results"]) < 3
+    assert main(["rank", "--metric", "gzip", *SOURCES, "--json", str(out)]) == 0  # the rerun
+    ref = tmp_path / "ref.json"
+    assert main(["rank", "--metric", "gzip", *SOURCES, "--json", str(ref)]) == 0
+    assert strict_json(out)["complete"] is True and numbers(out) == numbers(ref)
+    for row in part["results"]:
+        assert numbers(ref)[row["source"]][1:] == (row["alignment"], row["ci_low"], row["ci_high"])
 
 
 def test_two_concurrent_ranks_on_one_cache_agree(ranked, tmp_path):
