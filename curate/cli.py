@@ -870,7 +870,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             signal.signal(sig, handler)
     if code == 130 or INTERRUPTED["signal"]:
         how = INTERRUPTED["signal"] or "SIGINT"
-        err_console.print(f"interrupted ({how}): {STATE['resume']}", highlight=False, soft_wrap=True)
+        msg = f"interrupted ({how}): {STATE['resume']}"
+        if hasattr(STATE.get("sink"), "error"):
+            STATE["sink"].error(msg, 130)
+        err_console.print(msg, highlight=False, soft_wrap=True)
         return 130
     return code
 

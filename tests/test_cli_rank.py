@@ -59,6 +59,10 @@ def test_quiet_and_log_json(ranked, tmp_path):
     events = [json.loads(x) for x in js.stderr.splitlines()]
     assert js.returncode == 0 and {"start", "advance", "end"} <= {e["event"] for e in events}
     assert any(e["step"] == "ranking" and e["event"] == "end" and e["done"] == 4 for e in events if "step" in e)
+    bad = subprocess.run([sys.executable, "-m", "curate.cli", "--log-json", "rank", "--target", "nope"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    last = json.loads(bad.stderr.splitlines()[-2])  # the event, then the human line
+    assert bad.returncode == 1 and last["event"] == "error" and "unknown source 'nope'" in last["message"]
 
 
 def test_ctrl_c_through_main_exits_130_with_one_line(isolated_cache, capsys, monkeypatch):
