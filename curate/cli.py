@@ -393,9 +393,11 @@ def rank(
     rest from the embedding cache."""
     check_count("--batches", batches)
     check_count("--batch-size", batch_size)
-    check_count("--max-length", max_length, MIN_MAX_LENGTH,
-                "at least (every rendered record starts with the same template words, so shorter sequences "
-                "compare only those; default 128):")
+    if max_length is not None and max_length < MIN_MAX_LENGTH:
+        raise CurateError(f"--max-length must be at least {MIN_MAX_LENGTH}, got {max_length}: shorter sequences hold "
+                          "little more than the pair template ('informal statement …'), so every source looks alike "
+                          "(default 128)")
+    check_count("--threads", threads)
     check_output_file("--json", json_path)
     check_output_file("--csv", csv_path)
     check_local("--probe", probe_name)
