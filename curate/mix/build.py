@@ -34,14 +34,13 @@ from curate.pipeline.executor import ENGINES, executor
 from curate.pipeline.steps import Shared, ShardTask, run_shard
 from curate.records import COLUMNS, render
 
-RANKING_KEYS = ("target", "results")
-RESULT_KEYS = ("source", "alignment")
 
 
 @dataclass
 class MixConfig:
-    ranking: dict | Path | str | None = None
-    """A ranking (the dict `curate.rank.rank` returns) or the path of its JSON; None = rank `sources` first."""
+    ranking: Any = None
+    """A ranking (`curate.types.Ranking`, as `curate.rank.rank` returns, or its dict) or the path of its JSON;
+    None = rank `sources` first."""
     budget: int = 0
     """Token budget of the output, counted with `tokenizer` on each record's rendered text."""
     strategy: str = "top-k"
@@ -109,32 +108,15 @@ class MixResult:
 
 
 # ----------------------------------------------------------------------------- inputs
-def load_ranking(ranking: dict | Path | str) -> tuple[dict, str]:
-    """(validated ranking, sha256 of its canonical JSON)."""
-    if isinstance(ranking, (str, Path)):
-        path = Path(ranking)
-        if not path.is_file():
-            raise CurateError(f"ranking file {path} not found")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise CurateError(f"ranking file {path} is not UTF-8 text") from exc
-        except json.JSONDecodeError as exc:
-            raise CurateError(f"ranking file {path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
-        where = str(path)
-    else:
-        data, where = ranking, "ranking"
-    if not isinstance(data, dict) or any(k not in data for k in RANKING_KEYS):
-        raise CurateError(f"{where} is not a curate ranking (needs keys {', '.join(RANKING_KEYS)}; "
-                          "write one with `curate rank --json`)")
-    results = data["results"]
-    if not isinstance(results, list) or not results:
-        raise CurateError(f"{where} ranks no sources")
-    for i, r in enumerate(results, 1):
-        if not isinstance(r, dict) or any(k not in r for k in RESULT_KEYS):
-            raise CurateError(f"{where}: result {i} lacks {' or '.join(RESULT_KEYS)}")
-        if not isinstance(r["alignment"], (int, float)):
-            raise CurateError(f"{where}: result {i} ({r['source']}) has a non-numeric alignment")
+def load_ranking(ranking: Any) -> tuple[dict, str]:
+    """(validated ranking as its JSON dict, sha256 of its canonical JSON); `ranking` is a
+    `curate.types.Ranking`, its dict, or the path of its JSON."""
+    from curate.types import Ranking
+
+    typed = Ranking.from_json(ranking)
+    if not typed.results:
+        raise CurateError(f"{ranking if isinstance(ranking, (str, Path)) else 'ranking'} ranks no sources")
+    data = typed.to_json()
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     return data, digest
 
@@ -211,7 +193,7 @@ def build_mix(config: MixConfig) -> MixResult:
     try:
         notes: list[str] = []
         if config.ranking is None:
-            ranking_in: dict | Path | str = _rank(config)
+            ranking_in: Any = _rank(config)
             notes.append(f"ranked in this run with {config.metric}")
         else:
             ranking_in = config.ranking
@@ -235,7 +217,7 @@ def _rank(config: MixConfig) -> dict:
     tok_model = config.tokenizer if isinstance(config.tokenizer, str) else probe.DEFAULT_PROBE
     rconf = RankConfig(target=config.target, sources=config.sources, metrics=metrics.names(config.metric),
                        seed=config.seed, probe=tok_model)
-    return rank(rconf, {**config.metric_options, "seed": config.seed}).to_json()  # a Ranking; the dict until the mix reads the type
+    return rank(rconf, {**config.metric_options, "seed": config.seed})  # a curate.types.Ranking
 
 
 def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str]):
