@@ -119,3 +119,23 @@ def test_ray_gives_the_same_mix_as_local(sources, tmp_path, tok, local_ray):
         ray_mix = build(tmp_path, tok, f"ray-{strategy}", strategy=strategy, engine="ray", workers=2,
                         shard_records=4)
         same_bytes(ref.out, ray_mix.out)
+
+
+def test_cli_engine_flags(sources, tmp_path, tok):
+    from curate.cli import main
+
+    folder = tmp_path / "tok"
+    char_tokenizer(save_dir=folder)
+    (folder / "config.json").write_text('{"model_type": "llama"}')  # a model folder for --probe (tokenizer only)
+    args = ["mix", "--ranking", str(FIX / "ranking.json"), "--budget", "3000", "--strategy", "proportional",
+            "--probe", str(folder)]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert main([*args, "--out", str(tmp_path / "two"), "--workers", "2", "--output-shards", "2"]) == 0
+    one = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    two = json.loads((tmp_path / "two" / "manifest.json").read_text())
+    assert [s["records"] for s in two["output_shards"]] and sum(s["records"] for s in two["output_shards"]) == \
+        one["totals"]["out"]
+    assert one["sources"] == two["sources"]
+    assert main([*args, "--out", str(tmp_path / "bad"), "--engine", "spark"]) == 1
+    assert main([*args, "--out", str(tmp_path / "bad"), "--ray-address", "auto"]) == 1  # needs --engine ray
+    assert not (tmp_path / "bad").exists()
