@@ -745,6 +745,7 @@ def mix(
     eval_set: Optional[List[str]] = typer.Option(None, "--eval-set", help="Also decontaminate against (repeat)."),
     no_near_dedup: bool = typer.Option(False, "--no-near-dedup", help="Only exact deduplication."),
     near_threshold: float = typer.Option(0.8, "--near-threshold", help="MinHash Jaccard threshold for near duplicates."),
+    near_formal: float = typer.Option(0.1, "--near-formal", help="Decontamination: formal statements within this fraction of canonical-token edits of a target's are copies (0 = equal only)."),
     probe_name: str = typer.Option("smollm2", "--probe", help="Model whose tokenizer counts tokens."),
     engine: str = typer.Option("local", "--engine", help="local | ray: where the per-shard steps run (same output)."),
     workers: int = typer.Option(1, "--workers", help="Worker processes (local) or CPUs of a local Ray."),
@@ -772,7 +773,7 @@ def mix(
     config = MixConfig(ranking=ranking, budget=int(amount), strategy=strategy, out=out, seed=STATE["seed"], k=k,
                        temperature=temperature, cap=parse_amount(cap, "--cap") if cap else None,
                        tokenizer=probe_name, ngram=ngram, min_ngram=min_ngram, eval_sets=list(eval_set or []),
-                       near_dedup=not no_near_dedup, near_threshold=near_threshold, target=target,
+                       near_dedup=not no_near_dedup, near_threshold=near_threshold, formal_near=near_formal, target=target,
                        sources=list(source) if source else None, metric=metric, engine=engine, workers=workers,
                        ray_address=ray_address, output_shards=output_shards, max_records=max_records)
     check_output_folder("--out", out)

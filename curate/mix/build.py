@@ -67,6 +67,9 @@ class MixConfig:
     """Also remove near duplicates (MinHash LSH), not only exact ones."""
     near_threshold: float = 0.8
     """Estimated Jaccard similarity of word shingles at or above which a record is a near duplicate."""
+    formal_near: float = 0.1
+    """Decontamination, formal side: a statement within this fraction of canonical-token edits of a target
+    statement is a copy (`formal.canonical`; 0 = only equal canonical forms)."""
     shingle: int = 5
     """Word shingle length for near-duplicate MinHash."""
     num_perm: int = 128
@@ -135,6 +138,8 @@ def _validate(config: MixConfig) -> None:
         raise CurateError(f"need 1 <= min-ngram <= ngram, got ngram={config.ngram}, min-ngram={config.min_ngram}")
     if not 0 < config.near_threshold <= 1:
         raise CurateError(f"near-duplicate threshold must be in (0, 1], got {config.near_threshold}")
+    if not 0 <= config.formal_near < 1:
+        raise CurateError(f"--near-formal must be in [0, 1), got {config.formal_near}")
     if config.engine not in ENGINES:
         raise CurateError(f"unknown engine {config.engine!r}; choose from {', '.join(ENGINES)}")
     for name in ("workers", "shard_records", "output_shards"):
@@ -233,7 +238,7 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
     tok, tok_name, _ = _tokenizer(config)
 
     # eval sets (the ranking's target first): one index, built here and shipped to every worker
-    index = ContaminationIndex(config.ngram, config.min_ngram)
+    index = ContaminationIndex(config.ngram, config.min_ngram, near=config.formal_near)
     eval_sets = []
     for name in dict.fromkeys([ranking["target"], *config.eval_sets]):
         ds = load.load_source(name)
