@@ -262,3 +262,20 @@ def test_rank_notes_item_level_overlaps(monkeypatch):
     with pytest.raises(Stop):
         rank_mod.rank(rank_mod.RankConfig(target="proofnet", metrics=["ngram"]))
     assert any("putnambench-isabelle holds 6" in n for n in seen["notes"])
+
+
+def test_ingest_holds_registers_the_item_sets(isolated_cache, tmp_path):
+    import json as _json
+
+    from curate.cli import main
+
+    data = tmp_path / "mine.jsonl"
+    data.write_text(_json.dumps({"nl": "Prove it.", "lean": "theorem t : True := trivial"}) + "\n", encoding="utf-8")
+    assert main(["ingest", str(data), "--out", str(tmp_path / "out"), "--name", "mine", "--informal-field", "nl",
+                 "--formal-field", "lean", "--formal-lang", "lean4", "--holds", "putnambench",
+                 "--holds", "minif2f"]) == 0
+    assert catalog.get("mine").holds == ("putnambench", "minif2f-test")
+    assert "mine" in catalog.holders("minif2f-test")
+    assert main(["ingest", str(data), "--out", str(tmp_path / "out2"), "--name", "mine2", "--informal-field", "nl",
+                 "--formal-field", "lean", "--holds", "minif2"]) == 1  # unknown item set: nothing written
+    assert not (tmp_path / "out2").exists()
