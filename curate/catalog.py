@@ -184,7 +184,7 @@ BUILTIN: dict[str, SourceSpec] = {
                    holds=("proofnet-test",), role="target", description="ProofNet# (corrected Lean 4 ProofNet)"),
         SourceSpec(name="hf-minif2f-lean4", hub_id="hoskinson-center/minif2f-lean4", hub_split="validation",
                    kind="formal", formal_lang="lean4", license="MIT", fields={"id": "id", "formal": "formal"},
-                   description="miniF2F Lean 4 from the hub"),
+                   holds=("minif2f-valid",), description="miniF2F Lean 4 valid split from the hub"),
         SourceSpec(name="hf-leandojo", hub_id="tasksource/leandojo", hub_split="train", kind="formal",
                    formal_lang="lean4", license="CC-BY-2.0",
                    fields={"id": "full_name", "formal": "{full_name}\n{traced_tactics}"},
