@@ -183,3 +183,32 @@ def test_variants_do_what_they_say():
     assert r.index("h₁") < r.index("h₀")
     assert V.reorder_hypotheses("theorem t (a : ℝ) (h : 0 < a) : a > 0 :=") is None  # one hypothesis
     assert V.lean_version(ISABELLE) is None
+
+
+def test_any_text_canonicalises_without_error():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(["(", ")", "[", "]", "{", "}", "⟨", "⟩", ":", ":=", ",", ".", "|", '"', "\\<forall>",
+                              "\\<and>", "∀", "∃", "λ", "fun", "=>", "→", "x", "h₀", "theorem", "lemma", "t", "fixes",
+                              "assumes", "shows", "and", "::", "by", "sorry", "∑", "∈", "/-", "-/", "(*", "*)", "--",
+                              "\n", " ", "2", "ℝ", "{x |", "'a"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=40), st.sampled_from(["lean4", "isabelle", None]))
+    def check(parts, lang):
+        out = C.statements(" ".join(parts), lang)
+        assert all(isinstance(s, tuple) and len(s) >= C.MIN_STATEMENT for s in out)
+
+    check()
+
+
+def test_near_match_needs_the_same_numbers():
+    """`card G = 132` and `card G = 312` are different exercises, not an edited copy."""
+    idx = C.CanonicalIndex(near=0.2, min_tokens=8)
+    s = C.statements("theorem t (G : Type*) [Group G] [Fintype G] (hG : card G = 132) : ¬ IsSimpleGroup G :=")[0]
+    idx.add("t", s)
+    other = C.statements("theorem u (G : Type*) [Group G] [Fintype G] (hG : card G = 312) : ¬ IsSimpleGroup G :=")[0]
+    assert idx.match(other) is None
+    edited = C.statements("theorem u (G : Type*) [Group G] [Fintype G] (hG : card G = 132) : IsSimpleGroup G :=")[0]
+    assert idx.match(edited).kind == "near"
