@@ -1,10 +1,13 @@
 """Build a fine-tuning mix: ranking -> decontaminate -> deduplicate -> select under a budget -> write.
 
-Sources are visited in rank order (best first) and each record in its source's order, so the
-first copy of a duplicate that is kept is always the best-ranked one. Decontamination and
-deduplication run over every record of the sources a strategy draws from, before selection, so
-their counts do not depend on the budget. The output folder is written to a temporary folder
-beside `out` and renamed into place.
+The mix is a pipeline of `curate.pipeline` steps: sources are streamed in shards; per shard (on the
+executor's workers) records are rendered and their tokens counted, decontaminated, and given dedup
+keys; then, over compact columns of every shard, duplicates are resolved and the strategy fills the
+budget. Sources are visited in rank order (best first) and each record in its source's order, so the
+first copy of a duplicate that is kept is always the best-ranked one, whatever the sharding.
+Decontamination and deduplication run over every record of the sources a strategy draws from, before
+selection, so their counts do not depend on the budget. The output folder is written to a temporary
+folder beside `out` and moved into place.
 """
 
 from __future__ import annotations
