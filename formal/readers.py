@@ -175,6 +175,8 @@ def _lean(src: SourceText, source: str, rel: str, config: ReadConfig) -> tuple[l
                 "modifiers": d.modifiers, "proof": d.proof, "opens": d.opens, "variables": d.variables}
         if d.termination:
             meta["termination"] = d.termination
+        if d.name_derived:  # not in the source: Lean 4's own name for an anonymous instance
+            meta["name_derived"] = True
         recs.append(Record(id=f"{rel}:{ident}", source=source, kind="pair" if d.docstring else "formal",
                            informal=d.docstring, formal=d.statement, formal_lang=parsed.lang, meta=meta))
     if config.module_docs:

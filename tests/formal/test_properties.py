@@ -13,7 +13,9 @@ LEAN_BITS = ["theorem ", "lemma ", "def ", "instance ", "structure ", "inductive
              "end A\n", "end\n", "section\n", "open X in\n", "variable (x : ℕ)\n", "@[simp] ", "private ", "/-- d -/ ",
              "/-! m -/\n", "/-", "-/", "--", "\"", "'", "'a'", ":=", " := by\n  simp\n", "where\n", "| ", "=>", "(", ")",
              "[", "]", "{", "}", "⟨", "⟩", "\n", "  ", "foo ", "h₁ ", ": ", "|x| ", "begin\n", "match ", "termination_by ",
-             "«n m» ", "mutual\n", "deriving instance ", "#check ", "r#\"", "\"#", "import Mathlib\n", "λ x, "]
+             "«n m» ", "mutual\n", "deriving instance ", "#check ", "r#\"", "\"#", "import Mathlib\n", "λ x, ",
+             "letI := ", "have h : ", "let x := ", " in ", "with ", "meta mutual def a, b\n", "with a : ", "with b : ",
+             " end A\n", "[].", "/-- c -/\n  | ", " | ", "instance : Inhabited ", "Point "]
 ISA_BITS = ["lemma ", "theorem ", "definition ", "fun ", "primrec ", "text ", "section ", "datatype ", "context ",
             "begin\n", "end\n", "theory T imports Main begin\n", "name", ": ", "[simp]", "\"", "‹", "›", "\\<open>",
             "\\<close>", "(*", "*)", "{*", "*}", "`", "fixes ", "assumes ", "shows ", "and ", "::", "where ", "| ",
@@ -39,7 +41,7 @@ def decls(heads, names, bodies, bits):
 
 
 LEAN_DECLS = decls(["theorem ", "lemma ", "/-- doc -/\n@[simp] def ", "instance ", "example", "structure ",
-                    "  theorem ", "private noncomputable def ", "inductive "],
+                    "  theorem ", "private noncomputable def ", "inductive ", "mutual def a, b\nwith ", "instance : C "],
                    ["a ", "Foo.b₁ ", "_root_.c ", "«x y» ", ""], [" := ", " where\n", "\n  | a => b", " :=\nbegin\n", ""],
                    LEAN_BITS)
 ISA_DECLS = decls(["lemma ", "theorem ", "definition ", "fun ", "text ‹t›\ncorollary ", "lemma (in l) ",
@@ -56,7 +58,8 @@ def test_lean_never_crashes_and_slices_exactly(text, lang):
     f = parse_lean(text, lang)
     for d in f.decls:
         assert text[d.start:d.end] == d.statement
-        assert d.statement.startswith(d.kind.split()[0]) and d.statement == d.statement.strip()
+        head = d.name if "mutual" in d.modifiers else d.kind.split()[0]  # Lean 3 `with a : T` members start at a
+        assert d.statement.startswith(head) and d.statement == d.statement.strip()
         assert 1 <= d.line <= text.count("\n") + 1
     for i in f.issues:
         assert 1 <= i.line <= text.count("\n") + 1
