@@ -51,9 +51,13 @@ def real_copies(target: str) -> set[tuple[str, str]]:
 
 
 def same_text(row: dict, item: dict) -> bool:
-    """Heuristic for judging a flag: the record's informal text (its first 600 characters: the problem, not a
-    solution) shares over half its words with the item's (Jaccard > 0.5): the same problem, reworded at most."""
-    a, b = set(tokens((row.get("informal") or "")[:600])), set(tokens(item.get("informal") or ""))
+    """Heuristic for judging a flag: the record's problem text (its first line, or its first 600 characters,
+    not a solution) shares over half its words with the item's (Jaccard > 0.5): the same problem, reworded at
+    most."""
+    text = row.get("informal") or ""
+    first = text.split("\n", 1)[0]  # MATH and GSM8K records are the problem, a newline, then the solution
+    a = set(tokens(first[:600] if len(tokens(first)) >= 5 else text[:600]))
+    b = set(tokens(item.get("informal") or ""))
     return bool(a and b) and len(a & b) / len(a | b) > 0.5
 
 
