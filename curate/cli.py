@@ -683,7 +683,7 @@ def bench(
     target: str = typer.Option("proofnet", "--target"),
     limit: int = typer.Option(20, "--limit", help="Items to formalize by generation."),
     shots: int = typer.Option(3, "--shots", help="Few-shot examples in the prompt."),
-    shot_source: str = typer.Option("proofnet-valid", "--shot-source", help="Source of the few-shot examples."),
+    shot_source: Optional[str] = typer.Option(None, "--shot-source", help="Source of the few-shot examples (default: the target's, see `curate targets`)."),
     max_new_tokens: int = typer.Option(96, "--max-new-tokens"),
     lean_repl: Optional[str] = typer.Option(None, "--lean-repl", help="Lean REPL command (else $CURATE_LEAN_REPL)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),

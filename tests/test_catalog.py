@@ -279,3 +279,13 @@ def test_ingest_holds_registers_the_item_sets(isolated_cache, tmp_path):
     assert main(["ingest", str(data), "--out", str(tmp_path / "out2"), "--name", "mine2", "--informal-field", "nl",
                  "--formal-field", "lean", "--holds", "minif2"]) == 1  # unknown item set: nothing written
     assert not (tmp_path / "out2").exists()
+
+
+def test_bench_refuses_few_shot_examples_that_are_target_items():
+    from train.bench import BenchConfig, run_bench
+    from train.generate import GenConfig
+
+    for target, shots in [("minif2f", "minif2f-lean4"), ("putnambench", "putnambench-isabelle"),
+                          ("proofnet", "proofnet-lean3")]:
+        with pytest.raises(CurateError, match="holds the target's items"):
+            run_bench(BenchConfig(model="unused", target=target, gen=GenConfig(shot_source=shots)))

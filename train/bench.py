@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from curate import load, probe
+from curate import catalog, load, probe
 from curate.errors import CurateError
 from train.evaluate import EvalConfig, cached_base_eval, evaluate
 from train.generate import GenConfig, generate, lean_repl_command, prompt_prefix, query, text_scores, typechecks
@@ -31,8 +31,11 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
     say = log or (lambda _m: None)
     if config.model is None and config.adapter is None:
         raise CurateError("pass --model, --adapter, or both")
-    if config.gen.shot_source == config.target:
-        raise CurateError("the few-shot source must differ from the target")
+    tspec = catalog.get(config.target)
+    shot_source = config.gen.shot_source or tspec.shots or "proofnet-valid"
+    if shot_source == config.target or catalog.held_by(tspec, shot_source):
+        raise CurateError(f"the few-shot source {shot_source!r} holds the target's items; pass another --shot-source")
+    not_shots = [i for _, i in catalog.item_overlaps(tspec, shot_source)]  # the target's problems under other ids
     if config.adapter:
         from train.lora import load_adapter
 
@@ -49,7 +52,8 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
                               load.fingerprint(target_ds), config.eval)
     say(f"CE {ev.ce:.4f} on {config.target} ({time.time() - t0:.0f}s)")
 
-    shots = [r for r in load.load_source(config.gen.shot_source) if r["informal"] and r["formal"]][: config.gen.shots]
+    shots = [r for r in load.load_source(shot_source) if r["informal"] and r["formal"]
+             and not any(catalog.id_matches(r["id"], i) for i in not_shots)][: config.gen.shots]
     items = [r for r in target_ds if r["informal"] and r["formal"]][: config.gen.limit]
     prefix = prompt_prefix(shots)
     t0 = time.time()
@@ -60,16 +64,20 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
     gen_seconds = time.time() - t0
 
     repl = lean_repl_command(config.lean_repl)
-    if repl is None:
+    if tspec.formal_lang not in (None, "lean4"):
         typecheck: dict[str, Any] = {"available": False, "rate": None,
-                                     "reason": "not available: no Lean REPL (set --lean-repl or CURATE_LEAN_REPL)"}
+                                     "reason": f"not available: the target is {tspec.formal_lang}, the REPL checks Lean 4"}
+    elif repl is None:
+        typecheck = {"available": False, "rate": None,
+                     "reason": "not available: no Lean REPL (set --lean-repl or CURATE_LEAN_REPL)"}
     else:
         ok = [typechecks(h, repl) for h in hyps]
         typecheck = {"available": True, "rate": sum(ok) / max(len(ok), 1), "checked": len(ok), "passed": sum(ok)}
     return {
         "model": config.model, "adapter": config.adapter, "target": config.target,
         "ce": ev.ce, "perplexity": ev.perplexity, "eval_tokens": ev.tokens, "eval_items": ev.items,
-        "generation": {"items": len(items), "shots": len(shots), "bleu": scores["bleu"], "chrf": scores["chrf"],
+        "generation": {"items": len(items), "shots": len(shots), "shot_source": shot_source,
+                       "bleu": scores["bleu"], "chrf": scores["chrf"],
                        "seconds": gen_seconds},
         "typecheck": typecheck,
         "samples": [{"id": r["id"], "reference": ref, "generated": h} for r, ref, h in zip(items, refs, hyps)],

@@ -19,8 +19,9 @@ LEAN_HEADER = "import Mathlib\nopen Real Nat Topology\nopen scoped BigOperators\
 class GenConfig:
     shots: int = 3
     """Worked examples in the prompt (taken in order from `shot_source`)."""
-    shot_source: str = "proofnet-valid"
-    """Catalog source of the few-shot examples (must not be the target)."""
+    shot_source: str | None = None
+    """Catalog source of the few-shot examples (holding none of the target's items); None = the target's
+    `shots` in the catalog (`curate targets`), else proofnet-valid."""
     limit: int = 20
     """Target items to formalize (the first N in dataset order); generation is slow on a CPU."""
     max_new_tokens: int = 96
