@@ -247,6 +247,7 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         ds = load.load_source(name)
         index.add_dataset(ds)
         eval_sets.append({"name": name, "records": len(ds), "fingerprint": load.fingerprint(ds)})
+    notes += index.notes  # the target's problems held under other ids, indexed too
     if ranking.get("target_fingerprint") and ranking["target_fingerprint"] != eval_sets[0]["fingerprint"]:
         notes.append(f"target {ranking['target']} changed since it was ranked (fingerprint "
                      f"{ranking['target_fingerprint']} then, {eval_sets[0]['fingerprint']} now)")

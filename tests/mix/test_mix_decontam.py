@@ -301,3 +301,4 @@ def test_mix_removes_proofnets_putnam_problems_from_putnambench(tmp_path, isolat
     known = {r["id"]: r["target_id"] for r in removed if r["reason"] == "contamination" and r["kind"] == "known"}
     assert known == {f"putnam_{p}": f"exercise_{p}" for p in
                      ("1998_b6", "1999_b4", "2001_a5", "2014_a5", "2018_a5", "2018_b4")}
+    assert any("held under other ids" in n for n in res.manifest["notes"])
