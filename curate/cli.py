@@ -266,6 +266,10 @@ def models_pull(name: str = typer.Argument("smollm2"), force: bool = typer.Optio
     """Convert a built-in model once into a plain safetensors folder in the cache."""
     from curate import probe
 
+    if force or not (probe.pulled_path(name) / "config.json").exists():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # per-tensor bars are noise in a log; our task says what runs
     with progress.task(f"pulling {name} (converting once; later loads take under a second)", unit="steps"):
         path = probe.pull(name, force=force)
     console.print(f"{name}: ready at {path}")
