@@ -104,7 +104,8 @@ def build_pool(out: Path, ranking: dict, log) -> list[dict]:
                 build_mix(MixConfig(ranking=ranking, budget=10**12, strategy="top-k", k=len(POOL), out=folder))
                 log(f"pool: built in {time.time() - t:.0f} s")
                 write_json(out / "pool.key.json", want)
-    rows = [json.loads(x) for x in (folder / "data.jsonl").read_text(encoding="utf-8").splitlines()]
+    # split on newlines only: texts hold other line separators (str.splitlines would cut records apart)
+    rows = [json.loads(x) for x in (folder / "data.jsonl").read_text(encoding="utf-8").split("\n") if x]
     manifest = read_json(folder / "manifest.json")
     log(f"pool: {len(rows)} records, {sum(r['tokens'] for r in rows):,} tokens; removed "
         f"{manifest['totals']['removed']}")
@@ -165,7 +166,7 @@ def select_dsir(rows: list[dict], pool_file: Path, target_file: Path, work: Path
         dsir.resample(out_dir=str(out), num_to_sample=n, cache_dir=str(work / f"rcache-{n}"))
         got = []
         for f in sorted(out.glob("*.jsonl")):
-            got += [where[(e["source"], e["id"])] for e in map(json.loads, f.read_text(encoding="utf-8").splitlines())]
+            got += [where[(e["source"], e["id"])] for e in map(json.loads, filter(None, f.read_text(encoding="utf-8").split("\n")))]
         return got
 
     def tokens(idx: list[int]) -> int:
@@ -195,7 +196,7 @@ def zipfit_order(rows: list[dict], pool_file: Path, target_file: Path, work: Pat
     for i, r in enumerate(rows):
         by_text.setdefault(r["text"], []).append(i)
     order = []
-    for line in out.read_text(encoding="utf-8").splitlines():
+    for line in filter(None, out.read_text(encoding="utf-8").split("\n")):
         hits = by_text.get(json.loads(line)["text"])
         if hits:
             order.append(hits.pop(0))
@@ -278,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
 
     grid = [(b, s, m) for b in budgets for s in seeds for m in methods]
     sels: dict[str, dict] = {}
-    # phase 1: every selection (cheap ones first; those that need minutes take the heavy lock one at a time)
     slow = ("dsir", "zip-fit", "task2vec", "task2vec-pre")
-    for budget, seed, method in sorted(grid, key=lambda g: g[2] in slow):
+
+    def ensure(budget: int, seed: int, method: str) -> None:
+        """Make (or reuse) one selection (the caller holds the heavy lock for the slow ones)."""
         name = f"{method}{args.tag}-b{budget}-s{seed}"
         sel_path = out / "selections" / f"{name}.json"
         key = {"method": method, "budget": budget, "seed": seed, "pool": pool_file.stat().st_size,
@@ -291,29 +293,21 @@ def main(argv: list[str] | None = None) -> int:
         sel = read_json(sel_path)
         if not (sel and sel.get("key") == key):
             if args.report_only:
-                continue
+                return
             t = time.time()
             if method == "dsir":
-                with heavy(log, name):
-                    t = time.time()
-                    extra = select_dsir(rows, pool_file, target_file, out / "work" / name, budget, seed, log)
+                extra = select_dsir(rows, pool_file, target_file, out / "work" / name, budget, seed, log)
             elif method == "zip-fit":
                 zpath = out / "selections" / f"zip-fit-order-k{args.zipfit_k}.json"
                 z = read_json(zpath)
                 if not (z and z.get("pool") == key["pool"]):
-                    with heavy(log, "zip-fit"):
-                        t = time.time()
-                        order = zipfit_order(rows, pool_file, target_file, out / "work" / "zip-fit",
-                                             args.zipfit_k, log)
-                        z = {"pool": key["pool"], "order": order, "seconds": time.time() - t}
-                        write_json(zpath, z)
+                    t = time.time()
+                    order = zipfit_order(rows, pool_file, target_file, out / "work" / "zip-fit", args.zipfit_k, log)
+                    z = {"pool": key["pool"], "order": order, "seconds": time.time() - t}
+                    write_json(zpath, z)
                 # ZIP-FIT's ranking does not depend on the budget or seed: its time is the ranking's
                 extra = {"indices": fit_in_order(z["order"], rows, budget)}
                 t = time.time() - z["seconds"]
-            elif method in ("task2vec", "task2vec-pre"):
-                with heavy(log, name):
-                    t = time.time()
-                    extra = select_curate(method, rows, ranking, budget, seed, args, log)
             else:
                 extra = select_curate(method, rows, ranking, budget, seed, args, log)
             seconds = time.time() - t
@@ -331,19 +325,39 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {**results.get(name, {}), **res}
         write_json(out / "results.json", results)
 
-    # phase 2: fine-tunes, in --methods order within each budget and seed (each under the heavy lock)
+    # phase 1: the selections that take seconds, for every method (so each has its time and composition)
+    for budget, seed, method in grid:
+        if method not in slow:
+            ensure(budget, seed, method)
+
+    # phase 2: in --methods order within each budget and seed, one heavy-lock run per method: its slow
+    # selection (if any and not made yet) and its fine-tune (so the first methods listed finish first)
     for budget, seed, method in grid:
         name = f"{method}{args.tag}-b{budget}-s{seed}"
-        if args.select_only or name not in sels:
-            continue
-        folder = out / "data" / name
-        write_selection(folder, rows, sels[name]["indices"])
-        ds = load.load_source(mix_spec(folder, name))
         tcfg = replace(LoraTrainConfig(), budget=budget, seed=seed)
-        hit = finished_run(name, ds, tcfg, out)
-        if hit is None and not args.report_only:
-            with heavy(log, f"fine-tune {name}"):
-                hit = fine_tune(name, ds, target_ds, tcfg, out, args.target, log)
+
+        def finished():
+            if name not in sels:
+                return None
+            folder = out / "data" / name
+            write_selection(folder, rows, sels[name]["indices"])
+            ds = load.load_source(mix_spec(folder, name))
+            return ds, finished_run(name, ds, tcfg, out)
+
+        got = finished()
+        if got is not None and (got[1] is not None or args.select_only):
+            hit = got[1]
+        elif args.report_only or (args.select_only and method not in slow):
+            hit = None
+        else:
+            with heavy(log, f"{name}: selection and fine-tune"):
+                if method in slow:
+                    ensure(budget, seed, method)
+                hit = None
+                if not args.select_only and name in sels:
+                    ds, hit = finished()
+                    if hit is None:
+                        hit = fine_tune(name, ds, target_ds, tcfg, out, args.target, log)
         if hit is not None:
             results[name].update(ce_before=hit["eval_ce_before"], ce_after=hit["eval_ce_after"],
                                  train_tokens=hit["train_tokens"], train_seconds=hit["train_seconds"])
