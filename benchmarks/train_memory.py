@@ -30,28 +30,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child(cmd: list[str]) -> None:
-    """Helper mode: run `cmd`, then print its peak RSS (MiB) and wall time as one JSON line on fd 3."""
+def child(result: str, cmd: list[str]) -> None:
+    """Helper mode: run `cmd`, then write its peak RSS (MiB) and wall time as JSON to `result`."""
     t0 = time.time()
     rc = subprocess.call(cmd)
     wall = time.time() - t0
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    with os.fdopen(3, "w") as fh:
-        fh.write(json.dumps({"rc": rc, "peak_rss_mib": peak_kib / 1024, "wall_s": wall}) + "\n")
+    Path(result).write_text(json.dumps({"rc": rc, "peak_rss_mib": peak_kib / 1024, "wall_s": wall}))
 
 
 def measure(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict:
     """Run `cmd` through the helper; (rc, peak RSS MiB, wall seconds)."""
-    r, w = os.pipe()
+    result = log.with_suffix(".rss.json")
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", "--", *cmd], env=env, cwd=cwd,
-                                stdout=out, stderr=subprocess.STDOUT, pass_fds=(w,),
-                                preexec_fn=lambda: os.dup2(w, 3))
-        os.close(w)
-        with os.fdopen(r) as fh:
-            line = fh.read()
-        proc.wait()
-    return json.loads(line)
+        subprocess.call([sys.executable, __file__, "--child", str(result), "--", *cmd], env=env, cwd=cwd,
+                        stdout=out, stderr=subprocess.STDOUT)
+    return json.loads(result.read_text())
 
 
 def main() -> None:
@@ -63,14 +57,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--extra", default="", help="more flags for `curate train`, space separated")
     ap.add_argument("--confirm-sources", default="proofnet-valid,gsm8k")
-    ap.add_argument("--confirm-budget", type=int, default=1024)
+    ap.add_argument("--confirm-budget", type=int, default=2048, help="one full 8 x 256 step per fine-tune")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for the commands (e.g. MALLOC_MMAP_THRESHOLD_=131072); repeatable")
     ap.add_argument("--code", default=str(ROOT), help="checkout whose curate/train packages run")
     ap.add_argument("--keep", action="store_true", help="keep the run folders (printed)")
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("cmd", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        return child(args.cmd)
+        return child(args.child, args.cmd)
 
     code = Path(args.code).resolve()
     work = Path(tempfile.mkdtemp(prefix="train-memory-"))
@@ -81,9 +77,10 @@ def main() -> None:
     env = {**os.environ, "CURATE_CACHE": str(cache), "PYTHONPATH": f"{code}{os.pathsep}{ROOT / 'tests'}",
            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     env.setdefault("CURATE_DATA_HOME", str(ROOT.parent / "shared" / "data"))
+    env.update(dict(kv.split("=", 1) for kv in args.env))
     cli = [sys.executable, "-m", "curate.cli"]
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {platform.node()}  {os.cpu_count()} CPUs  "
-          f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}  code {code}")
+          f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}  code {code}  env {' '.join(args.env) or '-'}")
     print("| command | rc | peak RSS (MiB) | wall (s) | base eval (s) | train (s) | tuned eval (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for which in args.which.split(","):
