@@ -35,8 +35,8 @@ class EvalConfig:
     batch_tokens: int = 4096
     """At most this many padded tokens per forward pass (memory bound; an item longer than this is
     scored alone). How the work is cut, not what is measured: not part of the cache key."""
-    head_chunk: int = 1024
-    """Scored tokens per chunk of output-head logits (memory bound; 1024 × 49k vocabulary = 192 MiB).
+    head_chunk: int = 256
+    """Scored tokens per chunk of output-head logits (memory bound; 256 × 49k vocabulary = 48 MiB).
     Not part of the cache key."""
 
     def validate(self) -> None:
