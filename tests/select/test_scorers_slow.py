@@ -23,9 +23,9 @@ UNRELATED = ["Preheat the oven to 180 degrees, whisk the butter and sugar until 
 
 
 def test_real_probe_scores_a_target_copy_above_unrelated_text(probe_path, isolated_cache):
-    scorer = select.Task2VecScorer(select.Task2VecScoreConfig(batches=2, batch_size=2, device="cpu"))
+    scorer = select.Task2VecScorer(select.Task2VecScoreConfig(probe=str(probe_path), batches=2, batch_size=2, device="cpu"))
     scores = scorer.score([*UNRELATED, TARGET[0]], TARGET)
     assert int(np.argmax(scores)) == len(UNRELATED), scores
-    again = select.Task2VecScorer(select.Task2VecScoreConfig(batches=2, batch_size=2, device="cpu", micro_batch=1,
+    again = select.Task2VecScorer(select.Task2VecScoreConfig(probe=str(probe_path), batches=2, batch_size=2, device="cpu", micro_batch=1,
                                                                 use_cache=False))
     np.testing.assert_allclose(again.score([TARGET[0], *UNRELATED], TARGET), np.roll(scores, 1), rtol=1e-4)
