@@ -20,7 +20,8 @@ the pooled records of all sources or the k best; best score first, near copies o
 taken deferred, `SelectContext.diversity`):
 - gzip: 1 − mean NCD of the record to target items (ZIP-FIT-like).
 - task2vec: the record's own exact head-Fisher embedding vs the target's batch embeddings (the
-  ranking's distance). About an hour over the whole shared pool on a 2-core CPU.
+  ranking's distance). About one probe forward pass per record: 0.9 s a record on the 2-core CPU
+  under load ~6 (benchmarks/RESULTS.md), so hours over the ~28k-record shared pool; use a GPU or:
 - task2vec-pre: n-gram importance over every record, then Task2Vec re-scores the best
   `prefilter_keep` (default 1,024); re-scored records first by their Task2Vec score.
 - hybrid: source shares as `proportional` (softmax of the ranking's alignments), records within a

@@ -85,8 +85,17 @@ class Task2VecScorer(RecordScorer):
 
     # -------------------------------------------------------------- embeddings
     def target_embeddings(self, target_texts: Sequence[str]) -> np.ndarray:
-        """(K, V) head-Fisher embeddings of K seeded target batches (as the task2vec metric makes them)."""
+        """(K, V) head-Fisher embeddings of K seeded target batches (as the task2vec metric makes them),
+        cached by the target's texts and the settings."""
+        import torch
+
         c = self.config
+        key = {"v": CACHE_VERSION, "kind": "target", "probe": self._model_id, "max_length": c.max_length,
+               "batches": c.batches, "batch_size": c.batch_size, "seed": c.seed,
+               "texts": hashlib.sha256("\0".join(target_texts).encode("utf-8")).hexdigest()}
+        hit = self.cache.get_tensor(key)
+        if hit is not None:
+            return hit["embeddings"].numpy()
         tok, model = self.tokenizer(), self.model()
         plan = batching.draw(len(target_texts), c.batches, c.batch_size, c.seed)
         out = []
@@ -95,7 +104,9 @@ class Task2VecScorer(RecordScorer):
             b = batching.collate(seqs, batching.pad_id(tok))
             b = batching.Batch(b.input_ids.to(self.device), b.attention_mask.to(self.device))
             out.append(t2v.head_embedding(model, b, 0, 1e-3, c.micro_batch, c.token_chunk).cpu().numpy())
-        return np.stack(out).astype(np.float32)
+        emb = np.stack(out).astype(np.float32)
+        self.cache.put_tensor(key, {"embeddings": torch.from_numpy(emb)})
+        return emb
 
     def record_embeddings(self, seqs: list[list[int]]):
         """(n, V) fp32 exact head-Fisher embedding of each token sequence, per real token."""
