@@ -248,6 +248,8 @@ def _unquote(tok: Token) -> str:
 
 
 _PROP = frozenset({"str", "cart", "alt"})
+_TERM = _PROP | {"num"}
+_SCAN = frozenset({"(", "[", "proof", "qed", "oops", "by", "done", "sorry", ".", "..", "txt", "ML_prf"})
 
 
 class _Reader:
@@ -259,6 +261,9 @@ class _Reader:
         self.starts = line_starts(text)
         self.toks = lex(text, self.issues, self.starts)
         self.sig = [k for k, t in enumerate(self.toks) if t.kind != "cmt"]
+        self.st = [self.toks[k] for k in self.sig]
+        """Significant tokens by position; `self.w[i]` their text for id/sym tokens (None otherwise)."""
+        self.w = [t.text if t.kind in ("id", "sym") else None for t in self.st]
         self.decls: list[IsabelleDecl] = []
         self.texts: list[tuple[str, str, int, int, int]] = []
         self.theory: str | None = None
@@ -270,25 +275,19 @@ class _Reader:
     def line(self, pos: int) -> int:
         return bisect_right(self.starts, pos)
 
-    def tok(self, i: int) -> Token:
-        return self.toks[self.sig[i]]
-
     def word(self, i: int, limit: int) -> str | None:
         """Text of the id/sym token at position i (None past `limit` or for strings, cartouches, numbers)."""
-        if i >= limit:
-            return None
-        t = self.toks[self.sig[i]]
-        return t.text if t.kind in ("id", "sym") else None
+        return self.w[i] if i < limit else None
 
     def starts_line(self, i: int) -> bool:
-        t = self.tok(i)
-        return i == 0 or "\n" in self.text[self.tok(i - 1).end:t.start]
+        t = self.st[i]
+        return i == 0 or "\n" in self.text[self.st[i - 1].end:t.start]
 
     def group_end(self, i: int, limit: int) -> int:
         """Position after the bracket group opened at i (`(…)` / `[…]`), or `limit` when it never closes."""
-        depth = 0
+        depth, words = 0, self.w
         while i < limit:
-            w = self.word(i, limit)
+            w = words[i]
             depth += (w in ("(", "[")) - (w in (")", "]"))
             i += 1
             if depth == 0:
@@ -299,12 +298,11 @@ class _Reader:
         return next((c for _, c in reversed(self.contexts) if c), None)
 
     def read(self) -> None:
-        toks, sig = self.toks, self.sig
-        for pos, k in enumerate(sig):
-            t = toks[k]
-            if t.kind == "id" and t.text in THEORY_COMMANDS and not self.is_argument(pos):
+        toks, sig, st = self.toks, self.sig, self.st
+        for pos in [i for i, t in enumerate(st) if t.text in THEORY_COMMANDS and t.kind == "id"]:
+            if not self.is_argument(pos):
                 s = pos
-                while s > 0 and toks[sig[s - 1]].kind == "id" and toks[sig[s - 1]].text in MODIFIERS:
+                while s > 0 and st[s - 1].kind == "id" and st[s - 1].text in MODIFIERS:
                     s -= 1
                 self.heads.append((pos, s))
         heads = self.heads
@@ -318,7 +316,7 @@ class _Reader:
                 b = pos + 1
                 while self.word(b, limit) == "%" and b + 1 < limit:  # document tags: text %invisible ‹…›
                     b += 2
-                body = self.tok(b) if b < limit and self.tok(b).kind in ("str", "cart", "verb") else None
+                body = self.st[b] if b < limit and self.st[b].kind in ("str", "cart", "verb") else None
                 if body:
                     txt = _unquote(body).strip()
                     self.texts.append((cmd, txt, body.start, body.end, self.line(toks[sig[pos]].start)))
@@ -340,17 +338,17 @@ class _Reader:
 
     def is_argument(self, pos: int) -> bool:
         """A command word used as an argument (e.g. `begin` after a `context` header) is not a head."""
-        t = self.tok(pos)
+        t = self.st[pos]
         if t.text == "begin":  # `begin` after theory/locale/context headers opens a block, not a command
             return True
-        prev = self.tok(pos - 1).text if pos else None
+        prev = self.st[pos - 1].text if pos else None
         if t.text in ("instance", "class") and prev in ("::", "instance", "for"):
             return True
         if t.text == "termination" and prev in ("(", "["):
             return True
         if prev in ("[", ","):  # an attribute: [typedef], [simp, code]
             return True
-        if t.text not in GOALS and pos + 1 < len(self.sig) and self.tok(pos + 1).text == ":":
+        if t.text not in GOALS and pos + 1 < len(self.sig) and self.st[pos + 1].text == ":":
             return True  # a method modifier or label: (hoare_auto defs: …)
         return False
 
@@ -358,11 +356,11 @@ class _Reader:
         """Tokens left between the end of a command's syntax and the next known command: report them."""
         if i >= limit:
             return
-        t = self.tok(i)
+        t = self.st[i]
         if any(self.word(k, limit) == "begin" for k in range(i, limit)):
             self.contexts.append(("?", None))  # an unknown block opener: its `end` must not close ours
-        if t.text in MODIFIERS and i + 1 < limit and self.tok(i + 1).kind == "id":
-            t = self.tok(i + 1)  # qualified named_simpset …
+        if t.text in MODIFIERS and i + 1 < limit and self.st[i + 1].kind == "id":
+            t = self.st[i + 1]  # qualified named_simpset …
         if t.kind == "id" and t.text not in INNER and t.text not in PROOF_WORDS:
             why = f"'{t.text}' is not a command this reader knows; skipped"
         else:
@@ -370,7 +368,7 @@ class _Reader:
         self.issues.append(Issue(self.line(t.start), why))
 
     def structure(self, pos: int, limit: int, cmd: str) -> None:
-        words = [self.tok(i) for i in range(pos + 1, limit)]
+        words = [self.st[i] for i in range(pos + 1, limit)]
         if cmd == "theory":
             if words:
                 self.theory = words[0].text
@@ -398,14 +396,14 @@ class _Reader:
             if cmd in ("context", "locale", "class", "instantiation", "overloading", "experiment", "bundle"):
                 self.trailing(b + 1, limit, cmd)
         if cmd in NOT_READ:
-            self.issues.append(Issue(self.line(self.tok(pos).start), f"'{cmd}' is not turned into records; skipped"))
+            self.issues.append(Issue(self.line(self.st[pos].start), f"'{cmd}' is not turned into records; skipped"))
 
     def targets(self, q: int, limit: int) -> tuple[int, str | None, list[str]]:
         """`(in loc)` and mode options `(input)` / `(sequential, domintros)` after the keyword."""
-        locale, options = self.locale(), []
-        while self.word(q, limit) == "(":
+        locale, options = self.locale() if self.contexts else None, []
+        while q < limit and self.w[q] == "(":
             close = self.group_end(q, limit)
-            inner = [self.tok(i) for i in range(q + 1, close - 1)]
+            inner = [self.st[i] for i in range(q + 1, close - 1)]
             if len(inner) == 2 and inner[0].text == "in":
                 locale = None if inner[1].text == "-" else inner[1].text
             elif inner and all(t.kind == "id" or t.text == "," for t in inner) and inner[-1].kind == "id":
@@ -419,50 +417,49 @@ class _Reader:
                     context: tuple[str, int] | None, comments: list[Token]) -> int:
         """Read one goal/definition; returns the index of the next head to read."""
         text = self.text
-        line = self.line(self.tok(pos).start)
+        line = self.line(self.st[pos].start)
         q, locale, options = self.targets(pos + 1, limit)
         name, attrs, proof, closed, where = None, [], None, True, None
         if cmd in GOALS:
             # name [attrs] :  |  [attrs] :  |  an unnamed statement
-            r = q + (self.tok(q).kind == "id" and self.tok(q).text not in STATEMENT_PARTS if q < limit else 0)
+            r = q + (self.st[q].kind == "id" and self.st[q].text not in STATEMENT_PARTS if q < limit else 0)
             a = self.group_end(r, limit) if self.word(r, limit) == "[" else r
             if (r > q or a > r) and self.word(a, limit) == ":":
-                name = self.tok(q).text if r > q else None
+                name = self.st[q].text if r > q else None
                 attrs = self.attributes(r, a)
                 q = a + 1
-            stop, depth = q, 0
+            stop, depth, words = q, 0, self.w
             while stop < limit:
-                w = self.word(stop, limit)
+                w = words[stop]
                 if depth == 0 and w in PROOF_START:
                     break
                 depth += (w in ("(", "[")) - (w in (")", "]"))
                 stop += 1
             label = f"{cmd} {name}" if name else cmd
-            if not any(self.tok(i).kind in _PROP or self.tok(i).kind == "num" or
-                       (self.tok(i).kind == "id" and self.tok(i).text not in INNER) for i in range(q, stop)):
+            if not any(t.kind in _TERM or t.kind == "id" and t.text not in INNER for t in self.st[q:stop]):
                 self.issues.append(Issue(line, f"{label}: no statement found; skipped"))
                 return self.skip_proof(n, stop, limit, label)
             end = stop
             if stop < limit:
                 end, closed, limit, n = self.scan_proof(stop, limit, n)
-                proof = text[self.tok(stop).start:self.tok(end - 1).end]
+                proof = text[self.st[stop].start:self.st[end - 1].end]
                 if not closed:
                     self.issues.append(Issue(line, f"{label}: proof not closed (missing qed/done?); kept the statement"))
             stmt_end = stop
         else:
             where = self.decl_where(q, limit)
             if where is not None:
-                name = _unquote(self.tok(q))
+                name = _unquote(self.st[q])
                 stmt_end = where
                 end = self.equations(where + 1, limit)
             else:  # definition [thmdecl:] "prop": the constant is the one the proposition defines
-                r = q + (self.tok(q).kind == "id" if q < limit else 0)
+                r = q + (self.st[q].kind == "id" if q < limit else 0)
                 a = self.group_end(r, limit) if self.word(r, limit) == "[" else r
                 if (r > q or a > r) and self.word(a, limit) == ":":
                     attrs = self.attributes(r, a)
                     q = a + 1
                 end = stmt_end = self.equations(q, limit)
-                first = next((self.tok(i) for i in range(q, end) if self.tok(i).kind in _PROP), None)
+                first = next((self.st[i] for i in range(q, end) if self.st[i].kind in _PROP), None)
                 m = _ID_RE.search(_unquote(first)) if first else None
                 name = m.group() if m else None
             label = f"{cmd} {name}" if name else cmd
@@ -475,14 +472,14 @@ class _Reader:
                     self.issues.append(Issue(line, f"{label}: proof not closed (missing qed/done?); kept the statement"))
                 end = e
             if where is not None and end > where:
-                proof = text[self.tok(where).start:self.tok(end - 1).end]
+                proof = text[self.st[where].start:self.st[end - 1].end]
         self.trailing(end, limit, cmd)
-        start = self.tok(pos).start
-        stop_tok = self.tok(stmt_end - 1) if stmt_end > pos else self.tok(pos)
+        start = self.st[pos].start
+        stop_tok = self.st[stmt_end - 1] if stmt_end > pos else self.st[pos]
         fixes, assumes, shows = self.parts(q, stmt_end if cmd in GOALS else q)
         cmt = "\n".join(_unquote_comment(t.text) for t in comments) or None
         base = locale.rsplit(".", 1)[-1] if locale else None
-        full = ".".join(x for x in (self.theory, base, name) if x) if name else None
+        full = name and (f"{self.theory}." if self.theory else "") + (f"{base}." if base else "") + name
         self.decls.append(IsabelleDecl(
             kind=cmd, name=name, full_name=full, statement=text[start:stop_tok.end], start=start, end=stop_tok.end,
             proof=proof, line=line, fixes=fixes, assumes=assumes, shows=shows, attributes=attrs, locale=locale,
@@ -500,14 +497,14 @@ class _Reader:
     def attributes(self, r: int, a: int) -> list[str]:
         if a <= r:
             return []
-        inner = self.text[self.tok(r).end:self.tok(a - 1).start]
+        inner = self.text[self.st[r].end:self.st[a - 1].start]
         return [x.strip() for x in inner.split(",") if x.strip()]
 
     def decl_where(self, q: int, limit: int) -> int | None:
         """`name [:: type] [mixfix] (and …)* where`: the position of `where`, or None (no decl part)."""
         r = q
         while True:
-            t = self.tok(r) if r < limit else None
+            t = self.st[r] if r < limit else None
             if t is None or t.kind not in ("id", "str") or t.text in ("where", "and", "for") or \
                     t.kind == "str" and self.word(r + 1, limit) not in ("::", "where", "("):
                 return None  # a name is an identifier or a string: definition "c" :: "t" where …
@@ -516,7 +513,7 @@ class _Reader:
                 r += 1
                 if self.word(r, limit) == "'":
                     r += 1
-                if r >= limit or self.tok(r).kind not in ("str", "cart", "id"):
+                if r >= limit or self.st[r].kind not in ("str", "cart", "id"):
                     return None
                 r += 1
             if self.word(r, limit) == "(":
@@ -530,17 +527,17 @@ class _Reader:
         """`[name [attrs]:] "prop" ["prop" …] [if …] [for …]` separated by `|`: the position after them."""
         while True:
             begin = r
-            s = r + (self.tok(r).kind == "id" and self.word(r + 1, limit) in (":", "[") if r < limit else 0)
+            s = r + (self.st[r].kind == "id" and self.word(r + 1, limit) in (":", "[") if r < limit else 0)
             a = self.group_end(s, limit) if self.word(s, limit) == "[" else s
             if (s > r or a > s) and self.word(a, limit) == ":":
                 r = a + 1
-            if r >= limit or self.tok(r).kind not in _PROP:
+            if r >= limit or self.st[r].kind not in _PROP:
                 return begin
-            while r < limit and self.tok(r).kind in _PROP:
+            while r < limit and self.st[r].kind in _PROP:
                 r += 1
             if self.word(r, limit) == "if":
                 r += 1
-                while r < limit and (self.tok(r).kind in _PROP or self.word(r, limit) == "and"):
+                while r < limit and (self.st[r].kind in _PROP or self.word(r, limit) == "and"):
                     r += 1
             if self.word(r, limit) == "for":
                 r = self.fixes(r + 1, limit)
@@ -552,7 +549,7 @@ class _Reader:
         """`x y :: "t" (mixfix) and z`: an unknown command on a new line after a complete fix ends it."""
         expect = True  # a variable must follow (after `for`, `and`)
         while r < limit:
-            t, w = self.tok(r), self.word(r, limit)
+            t, w = self.st[r], self.word(r, limit)
             if w == "and":
                 expect, r = True, r + 1
             elif w == "::":
@@ -573,7 +570,7 @@ class _Reader:
             if i >= limit or (m > 0 or most == 1) and self.starts_line(i) and \
                     (self.word(i, limit) not in METHODS and self.word(i, limit) != "(" or most == 1):
                 break
-            t, w = self.tok(i), self.word(i, limit)
+            t, w = self.st[i], self.word(i, limit)
             if w == "(":
                 i = self.group_end(i, limit)
             elif (t.kind == "id" and t.text not in PROOF_WORDS and t.text not in THEORY_COMMANDS) or w == "-":
@@ -591,18 +588,22 @@ class _Reader:
 
         Diagnostics and `text` (heads) met while the proof is unfinished belong to it: the limit then moves
         on to the next head."""
-        heads, depth, done = self.heads, 0, False
+        heads, words, depth, done = self.heads, self.w, 0, False
         while True:
             if i >= limit:
                 if not done and n + 1 < len(heads) and heads[n + 1][1] == limit and \
-                        self.tok(limit).text in DUAL:
+                        self.st[limit].text in DUAL:
                     n += 1
                     limit = heads[n + 1][1] if n + 1 < len(heads) else len(self.sig)
                     continue
                 return i, done, limit, n
-            w = self.word(i, limit)
-            if done and w not in PROOF_WORDS:
-                return i, True, limit, n
+            w = words[i]
+            if done:
+                if w not in PROOF_WORDS:
+                    return i, True, limit, n
+            elif w not in _SCAN:  # most proof tokens change nothing while the goal is open
+                i += 1
+                continue
             if w in ("(", "["):
                 i = self.group_end(i, limit)
                 continue
@@ -622,15 +623,18 @@ class _Reader:
             elif depth == 0 and w in ("done", "sorry", ".", ".."):
                 done = True
             elif w in ("txt", "ML_prf"):  # proof text: its cartouche follows, the state stays
-                i += self.tok(i).kind in ("str", "cart", "verb") if i < limit else 0
+                i += self.st[i].kind in ("str", "cart", "verb") if i < limit else 0
             elif depth == 0 and w in PROOF_WORDS:
                 done = False
 
     def parts(self, p: int, stop: int) -> tuple[list[str], list[str], list[str]]:
+        if p >= stop:
+            return [], [], []
         parts: dict[str, list[str]] = {k: [] for k in ("fixes", "assumes", "shows")}
         cur = "shows"
+        st = self.st
         for q in range(p, stop):
-            t = self.tok(q)
+            t = st[q]
             if t.kind == "id" and t.text in STATEMENT_PARTS:
                 cur = t.text
                 if cur in parts:
@@ -640,7 +644,7 @@ class _Reader:
                 parts[cur].append("")
                 continue
             if cur in parts:
-                prev = self.tok(q - 1) if q > p else None
+                prev = st[q - 1] if q > p else None
                 if not parts[cur] or (cur != "fixes" and t.kind in ("str", "cart") and prev is not None
                                       and prev.kind in ("str", "cart")):
                     parts[cur].append("")  # `shows "A" "B"`: two propositions
@@ -651,9 +655,12 @@ class _Reader:
         return fixes, assumes, shows
 
 
+_QUOTED = re.compile(r'^(\w+\s*:\s*)?(?:"(.*)"|‹(.*)›|\\<open>(.*)\\<close>)$', re.S)
+
+
 def _strip_quotes(s: str) -> str:
-    pat = r'^(\w+\s*:\s*)?(?:"(.*)"|‹(.*)›|\\<open>(.*)\\<close>)$'
-    return re.sub(pat, lambda m: (m.group(1) or "") + next(g for g in m.groups()[1:] if g is not None), s, flags=re.S)
+    m = _QUOTED.match(s)
+    return (m.group(1) or "") + next(g for g in m.groups()[1:] if g is not None) if m else s
 
 
 def _unquote_comment(c: str) -> str:
