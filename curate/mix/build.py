@@ -122,7 +122,10 @@ def load_ranking(ranking: Any) -> tuple[dict, str]:
     typed = Ranking.from_json(ranking)
     if not typed.results:
         raise CurateError(f"{ranking if isinstance(ranking, (str, Path)) else 'ranking'} ranks no sources")
-    data = typed.to_json()
+    if isinstance(ranking, (str, Path)):  # the file as written (key order kept), for ranking.json
+        data = json.loads(Path(ranking).read_text(encoding="utf-8"))
+    else:
+        data = ranking if isinstance(ranking, dict) else typed.to_json()
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     return data, digest
 
