@@ -1,7 +1,7 @@
 """Usage: CURATE_CACHE=<a cache holding the fp32 default ranking> python benchmarks/bf16_pair.py
 
 Light bf16 check (3 forwards): timing fp32 vs bf16 on one target batch, and the task2vec distance of
-(target batch 0, source batch 0) in bf16 vs fp32, for forml4 and putnambench-lean4, against the fp32 cache."""
+(target batch 0, forml4 batch 0) in bf16 vs fp32, against the fp32 cache."""
 import os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np
