@@ -267,6 +267,7 @@ def models_pull(name: str = typer.Argument("smollm2"), force: bool = typer.Optio
     from curate import probe
 
     if force or not (probe.pulled_path(name) / "config.json").exists():
+        os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF conversion's tqdm bar (read when tqdm is imported)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # per-tensor bars are noise in a log; our task says what runs

@@ -129,7 +129,10 @@ def describe(task: Task) -> str:
     detail = dict(task.detail)
     if "source" in detail:
         parts.append(str(detail.pop("source")))
-    parts.append(f"{task.done}/{task.total} {task.unit}" if task.total is not None else f"{task.done} {task.unit}")
+    if task.total is not None:
+        parts.append(f"{task.done}/{task.total} {task.unit}")
+    elif task.done:
+        parts.append(f"{task.done} {task.unit}")
     parts += [f"{k.replace('_', ' ')} {v}" for k, v in detail.items() if v is not None and v != "" and k != "eta_s"]
     parts.append(f"elapsed {_hms(task.elapsed)}")
     left = eta(task)
@@ -187,7 +190,8 @@ class LineSink:
             self.active = [t for t in self.active if t is not task]
             if task.elapsed >= self.interval:
                 what = f"{task.step} {task.detail.get('source', '')}".strip()
-                self._write(f"{what}: {task.done} {task.unit} in {_hms(task.elapsed)}")
+                count = f"{task.done} {task.unit} " if task.total is not None or task.done else "done "
+                self._write(f"{what}: {count}in {_hms(task.elapsed)}")
 
     def note(self, msg: str) -> None:
         self._write(msg)
