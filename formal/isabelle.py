@@ -21,6 +21,7 @@ import re
 import string
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from formal.source import Issue, line_starts
 
@@ -249,6 +250,7 @@ def _unquote(tok: Token) -> str:
 
 _PROP = frozenset({"str", "cart", "alt"})
 _TERM = _PROP | {"num"}
+_PARTS = frozenset(STATEMENT_PARTS)
 _SCAN = frozenset({"(", "[", "proof", "qed", "oops", "by", "done", "sorry", ".", "..", "txt", "ML_prf"})
 
 
@@ -261,7 +263,7 @@ class _Reader:
         self.starts = line_starts(text)
         self.toks = lex(text, self.issues, self.starts)
         self.sig = [k for k, t in enumerate(self.toks) if t.kind != "cmt"]
-        self.st = [self.toks[k] for k in self.sig]
+        self.st = [self.toks[k] for k in self.sig] if len(self.sig) < 2 else list(itemgetter(*self.sig)(self.toks))
         """Significant tokens by position; `self.w[i]` their text for id/sym tokens (None otherwise)."""
         self.w = [t.text if t.kind in ("id", "sym") else None for t in self.st]
         self.decls: list[IsabelleDecl] = []
@@ -635,7 +637,7 @@ class _Reader:
         st = self.st
         for q in range(p, stop):
             t = st[q]
-            if t.kind == "id" and t.text in STATEMENT_PARTS:
+            if t.kind == "id" and t.text in _PARTS:
                 cur = t.text
                 if cur in parts:
                     parts[cur].append("")
