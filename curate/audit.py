@@ -105,11 +105,7 @@ def audit(config: AuditConfig, on_source: Callable[[str, int, int], None] | None
         raise CurateError(f"need 1 <= min-ngram <= ngram, got ngram={config.ngram}, min-ngram={config.min_ngram}")
     tspec = catalog.get(config.target)
     if config.sources:
-        names = list(dict.fromkeys(config.sources))
-        for n in names:
-            catalog.get(n)  # unknown names fail before any work
-        if config.target in names:
-            raise CurateError(f"the target {config.target!r} cannot also be a source")
+        names = catalog.named_sources(config.target, config.sources)
     else:
         names = default_sources(config.target)
     target_ds = load.load_source(tspec)

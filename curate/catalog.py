@@ -364,6 +364,17 @@ def get(name: str) -> SourceSpec:
     raise CurateError(f"unknown source {name!r}{hint}")
 
 
+def named_sources(target: str, names: "list[str]") -> list[str]:
+    """Sources a user named for `target`: deduplicated in order, each known, none the target itself
+    (checked before any work)."""
+    names = list(dict.fromkeys(names))
+    for name in names:
+        get(name)
+    if target in names:
+        raise CurateError(f"the target {target!r} cannot also be a source")
+    return names
+
+
 def register(spec: SourceSpec) -> Path:
     """Add or replace a user registration (atomic write under the cache dir)."""
     if spec.name in BUILTIN:

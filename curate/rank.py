@@ -121,11 +121,7 @@ def rank(config: RankConfig, metric_options: dict[str, Any] | None = None,
     step = on_step or (lambda _msg: None)
     excluded: list[dict[str, str]] = []
     if config.sources:
-        names = list(dict.fromkeys(config.sources))
-        for name in names:
-            catalog.get(name)  # unknown names fail before any work
-        if config.target in names:
-            raise CurateError(f"the target {config.target!r} cannot also be a source")
+        names = catalog.named_sources(config.target, config.sources)
     else:
         names, excluded = candidate_sources(config.target)
         if not names:
