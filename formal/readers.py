@@ -200,6 +200,7 @@ def _isabelle(src: SourceText, source: str, rel: str, config: ReadConfig) -> tup
                 "start": d.start, "end": d.end, "theory": parsed.theory, "locale": d.locale, "fixes": d.fixes,
                 "assumes": d.assumes, "shows": d.shows, "attributes": d.attributes, "proof": d.proof,
                 "proof_closed": d.proof_closed, "comment": d.comment}
+        meta.update({k: v for k, v in (("options", d.options), ("modifiers", d.modifiers)) if v})
         recs.append(Record(id=f"{rel}:{ident}", source=source, kind="pair" if d.context else "formal",
                            informal=d.context, formal=d.statement, formal_lang="isabelle", meta=meta))
     for cmd, txt, start, end, line in parsed.texts:

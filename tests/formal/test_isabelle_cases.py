@@ -61,6 +61,7 @@ def test_case9_mode_options_do_not_steal_the_name():
     assert issues == []
     f = parse_isabelle((FIX / "Modes.thy").read_text(encoding="utf-8"))
     assert [d.options for d in f.decls] == [["input"], ["domintros"], ["do_notation"], ["sequential", "domintros"]]
+    assert recs["Modes.thy:Modes.f"].meta["options"] == ["sequential", "domintros"]
 
 
 def test_case10_definition_without_where_ends_at_its_proposition():
@@ -85,6 +86,8 @@ def test_case10_definition_without_where_ends_at_its_proposition():
                       (19, "'sepref_def' is not a command this reader knows; skipped")]
     f = parse_isabelle((FIX / "NoWhere.thy").read_text(encoding="utf-8"))
     assert [d.modifiers for d in f.decls] == [[], [], ["private"], [], []]
+    assert recs["NoWhere.thy:NoWhere.hidden"].meta["modifiers"] == ["private"]
+    assert "modifiers" not in recs["NoWhere.thy:NoWhere.ll_const"].meta
 
 
 def test_case11_unquoted_propositions_and_proof_oops():
