@@ -294,6 +294,7 @@ def ingest(
     holds: Optional[List[str]] = typer.Option(None, "--holds", help="This dataset contains a target's items (an item set or a target name; repeatable): rankings against it leave it out."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows",
                                        help="Tables: skip malformed rows (counted, listed in skipped.jsonl) instead of stopping."),
+    workers: int = typer.Option(1, "--workers", help="Source trees: read files in N processes (same records, same order)."),
 ) -> None:
     """Read files into records, write a dataset folder and register it as a source."""
     from curate.ingest import IngestOptions, ingest as run_ingest
@@ -302,10 +303,13 @@ def ingest(
         kind = "pairs"  # a field mapping means tabular input
     if not paths and not lean_repo:
         raise CurateError("give files or folders to read (or --lean-repo URL --commit SHA)")
+    if workers < 1:
+        raise CurateError(f"--workers must be at least 1, got {workers}")
     STATE["resume"] = f"{out} was left as it was; rerun the same command"
     opts = IngestOptions(name=name, out=out, kind=kind, informal_field=informal_field, formal_field=formal_field,
                          id_field=id_field, split_field=split_field, formal_lang=formal_lang, license=license,
-                         lean_repo=lean_repo, commit=commit, holds=tuple(holds or ()), skip_bad_rows=skip_bad_rows)
+                         lean_repo=lean_repo, commit=commit, holds=tuple(holds or ()), skip_bad_rows=skip_bad_rows,
+                         workers=workers)
     with progress.task("ingest: reading", unit="files") as task:
         def on_file(done: int, total: int, path: Path) -> None:
             task.done = done

@@ -45,6 +45,8 @@ class IngestOptions:
     """Tabular input: skip (count and report) malformed rows and unreadable files instead of stopping."""
     holds: tuple[str, ...] = ()
     """Eval item sets (or target names) this dataset contains: rankings against those targets leave it out."""
+    workers: int = 1
+    """Source trees: read files in this many processes (same records, same order as one process)."""
 
 
 @dataclass
@@ -232,7 +234,8 @@ def read_formal(paths: list[Path], opts: IngestOptions, on_file: OnFile | None =
         from formal.readers import read_paths, trace_records
     except ImportError as exc:
         raise CurateError(f"--kind {opts.kind} needs the formal readers, which failed to import: {exc}") from exc
-    records, skipped = read_paths(paths, kind=opts.kind, source=opts.name, on_file=on_file) if paths else ([], [])
+    records, skipped = (read_paths(paths, kind=opts.kind, source=opts.name, on_file=on_file, workers=opts.workers)
+                        if paths else ([], []))
     if opts.lean_repo:
         if not opts.commit:
             raise CurateError("--lean-repo needs --commit SHA")

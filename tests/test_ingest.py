@@ -104,3 +104,16 @@ def test_outputs_are_shareable(capsys, tmp_path, isolated_cache):
     out = tmp_path / "mine"
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
     assert stat.S_IMODE((out / "records.jsonl").stat().st_mode) == 0o644
+
+
+def test_workers_read_a_tree_into_the_same_records_as_one_process(capsys, tmp_path, isolated_cache):
+    tree = FIXTURES / "formal"
+    code1, _, err1 = run(capsys, "ingest", tree, "--out", tmp_path / "one", "--name", "t1")
+    code2, _, err2 = run(capsys, "ingest", tree, "--out", tmp_path / "two", "--name", "t2", "--workers", "2")
+    assert code1 == 0 and code2 == 0, (err1, err2)
+    one = [json.loads(x) for x in (tmp_path / "one" / "records.jsonl").read_text(encoding="utf-8").splitlines()]
+    two = [json.loads(x) for x in (tmp_path / "two" / "records.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(one) > 10
+    assert [{**r, "source": None} for r in one] == [{**r, "source": None} for r in two]
+    code, _, err = run(capsys, "ingest", tree, "--out", tmp_path / "bad", "--name", "t3", "--workers", "0")
+    assert code == 1 and one_error_line(err) and "--workers" in err
