@@ -166,16 +166,9 @@ def declarations(text: str, lang: str | None = None) -> tuple[str, list[Decl]]:
     lang = "isabelle" if (lang or detect_lang(text)) == "isabelle" else "lean4"
     toks = lex(strip_comments(text, lang), lang)
     kws = ISA_DECL if lang == "isabelle" else LEAN_DECL
-    starts = []
-    depth = 0
-    for i, t in enumerate(toks):
-        if t.text in OPEN:
-            depth += 1
-        elif t.text in CLOSE:
-            depth = max(depth - 1, 0)
-        elif depth == 0 and t.text in kws and (lang != "isabelle" or not t.inner) \
-                and (i == 0 or toks[i - 1].text not in (".", "@")):
-            starts.append(i)
+    starts = [i for i, t, depth in _outside_brackets(toks)
+              if depth == 0 and t.text in kws and (lang != "isabelle" or not t.inner)
+              and (i == 0 or toks[i - 1].text not in (".", "@"))]
     if not starts:
         return lang, [Decl("theorem", None, _cut(toks, lang))] if toks else []
     out = []
@@ -195,18 +188,25 @@ def declarations(text: str, lang: str | None = None) -> tuple[str, list[Decl]]:
 
 def _cut(toks: list[Token], lang: str) -> list[Token]:
     """Statement tokens: up to the proof."""
+    for i, t, depth in _outside_brackets(toks):
+        if lang == "isabelle":
+            if not t.inner and t.text in ISA_STOP:
+                return toks[:i]
+        elif depth == 0 and t.text in (":=", "where", "begin"):
+            return toks[:i]
+    return toks
+
+
+def _outside_brackets(toks: list[Token]):
+    """(index, token, bracket depth) for every token that is not itself a bracket."""
     depth = 0
     for i, t in enumerate(toks):
         if t.text in OPEN:
             depth += 1
         elif t.text in CLOSE:
             depth = max(depth - 1, 0)
-        elif lang == "isabelle":
-            if not t.inner and t.text in ISA_STOP:
-                return toks[:i]
-        elif depth == 0 and t.text in (":=", "where") or t.text in ("begin",) and depth == 0:
-            return toks[:i]
-    return toks
+        else:
+            yield i, t, depth
 
 
 # ----------------------------------------------------------------------------- canonicalising
