@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -379,13 +377,13 @@ def register(spec: SourceSpec) -> Path:
     """Add or replace a user registration (atomic write under the cache dir)."""
     if spec.name in BUILTIN:
         raise CurateError(f"{spec.name!r} is a built-in source name; choose another --name")
+    from curate.cache import atomic_write_json, file_lock
+
     spec.registered = True
-    regs = registered()
-    regs[spec.name] = spec
     path = registry_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sources-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump([s.to_json() for s in regs.values()], fh, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
+    # Read-modify-write under a lock: two ingests at once both keep their registration.
+    with file_lock(path.with_name(path.name + ".lock")):
+        regs = registered()
+        regs[spec.name] = spec
+        atomic_write_json(path, [s.to_json() for s in regs.values()], indent=1)
     return path

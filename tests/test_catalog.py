@@ -289,3 +289,32 @@ def test_bench_refuses_few_shot_examples_that_are_target_items():
                           ("proofnet", "proofnet-lean3")]:
         with pytest.raises(CurateError, match="holds the target's items"):
             run_bench(BenchConfig(model="unused", target=target, gen=GenConfig(shot_source=shots)))
+
+
+def _register_many(cache_dir, prefix, n):
+    import os
+
+    os.environ["CURATE_CACHE"] = cache_dir
+    for i in range(n):
+        catalog.register(SourceSpec(name=f"{prefix}-{i}", kind="text", license="x", path=f"/data/{prefix}/{i}"))
+
+
+def test_concurrent_registrations_are_all_kept(isolated_cache):
+    """Ingests running at once each read-modify-write the registry; none may lose another's entry."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_register_many, args=(str(isolated_cache), f"p{k}", 6)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert set(catalog.registered()) == {f"p{k}-{i}" for k in range(4) for i in range(6)}
+
+
+def test_registry_is_readable_by_others(isolated_cache):
+    import stat
+
+    path = catalog.register(SourceSpec(name="mine", kind="text", license="x", path="/d"))
+    assert path.stat().st_mode & stat.S_IROTH
