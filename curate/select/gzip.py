@@ -2,11 +2,14 @@
 
 NCD as in `curate.metrics.gzip` (raw DEFLATE, no header bias, texts cut to `max_chars` so length does
 not swamp content). Every text is compressed once; only record × target concatenations are
-compressed per pair, against a seeded sample of `n_targets` target items (all when fewer).
+compressed per pair, against a seeded sample of `n_targets` target items (all when fewer). Large
+pools are split into contiguous chunks scored in `workers` processes; each record's score is computed
+the same way wherever it runs, so scores do not depend on the number of workers.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,6 +29,28 @@ class GzipScoreConfig:
     """Target items each record is compared with (a seeded sample; all of them when fewer)."""
     seed: int = 0
     """Seed of the target sample."""
+    workers: int = 0
+    """Processes scoring the records (0 = one per CPU core, at most 8; 1 = in this process). Scores
+    do not depend on it, only wall time does."""
+    min_per_worker: int = 2000
+    """Records per extra process below which it is not worth starting one."""
+
+
+def _ncd_scores(blobs: list[bytes], tb: list[bytes], ts: np.ndarray, level: int) -> np.ndarray:
+    out = np.full(len(blobs), np.nan)
+    for i, x in enumerate(blobs):
+        if not x:
+            continue
+        cx = float(compressed_size(x, level))
+        joint = np.array([compressed_size(x + b"\n" + y, level) for y in tb], dtype=np.float64)
+        ncd = (joint - np.minimum(cx, ts)) / np.maximum(np.maximum(cx, ts), 1.0)
+        out[i] = 1.0 - ncd.mean()
+    return out
+
+
+def _workers(config: GzipScoreConfig, n: int) -> int:
+    want = config.workers or min(os.cpu_count() or 1, 8)
+    return max(1, min(want, n // max(config.min_per_worker, 1)))
 
 
 class GzipScorer(RecordScorer):
@@ -45,12 +70,17 @@ class GzipScorer(RecordScorer):
             targets = [targets[i] for i in pick]
         tb = self._blobs(targets)
         ts = np.array([compressed_size(b, c.level) for b in tb], dtype=np.float64)
-        out = np.full(len(texts), np.nan)
-        for i, x in enumerate(self._blobs(texts)):
-            if not x:
-                continue
-            cx = float(compressed_size(x, c.level))
-            joint = np.array([compressed_size(x + b"\n" + y, c.level) for y in tb], dtype=np.float64)
-            ncd = (joint - np.minimum(cx, ts)) / np.maximum(np.maximum(cx, ts), 1.0)
-            out[i] = 1.0 - ncd.mean()
-        return out
+        blobs = self._blobs(texts)
+        workers = _workers(c, len(blobs))
+        if workers == 1:
+            return _ncd_scores(blobs, tb, ts, c.level)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork where there is one: the children only compress bytes (no threads, no torch)
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
+        bounds = np.linspace(0, len(blobs), 4 * workers + 1).astype(int)
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            parts = pool.map(_ncd_scores, [blobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+                             *zip(*[(tb, ts, c.level)] * (len(bounds) - 1)))
+            return np.concatenate(list(parts))

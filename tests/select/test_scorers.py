@@ -98,6 +98,14 @@ def test_ngram_scores_do_not_depend_on_chunk(chunk):
                                ref, rtol=1e-12)
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_gzip_scores_do_not_depend_on_workers(workers):
+    texts = (UNRELATED + TARGET_TEXTS + [""]) * 3
+    ref = select.GzipScorer(select.GzipScoreConfig(workers=1)).score(texts, TARGET_TEXTS)
+    cfg = select.GzipScoreConfig(workers=workers, min_per_worker=1)
+    np.testing.assert_array_equal(select.GzipScorer(cfg).score(texts, TARGET_TEXTS), ref)
+
+
 def test_empty_records_are_scored_nan_and_ranked_last():
     texts = ["", UNRELATED[0], TARGET_TEXTS[0]]
     for name in ("ngram", "gzip", "task2vec-llama"):
