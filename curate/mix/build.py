@@ -266,6 +266,7 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
     corpus = Corpus(work, used, config.num_perm)
     try:
         ex = executor(config.engine, config.workers, config.ray_address)
+        shared.spill = str(work.resolve()) if ex.shares_disk else None  # workers write their rows there
         try:
             for res in ex.map(run_shard, shared, _shards(used, config, fingerprints)):
                 corpus.add(res)

@@ -36,8 +36,11 @@ class Corpus:
     def add(self, res: ShardResult) -> None:
         import pyarrow.parquet as pq
 
-        path = self.work / f"shard-{len(self._shard_path):06d}.parquet"
-        pq.write_table(res.table, path)
+        if res.path:  # the worker wrote the rows (Shared.spill); res.table holds id, tokens, _row
+            path = Path(res.path)
+        else:
+            path = self.work / f"shard-{len(self._shard_path):06d}.parquet"
+            pq.write_table(res.table, path)
         rows = res.table.column("_row").to_numpy()
         src = self._src[res.source]
         p = self._parts

@@ -2,11 +2,14 @@
 
 - `LocalExecutor(workers=1)` runs in this process; `workers=N` uses N worker processes (the shared
   state is handed to each worker once, at start).
-- `RayExecutor(address=None, workers=None)` runs each task as a Ray task; the shared state is put in
-  the object store once. Without an address a local Ray is started (`workers` CPUs).
+- `RayExecutor(address=None, workers=None)` (`curate.pipeline.ray_data`) runs the tasks with Ray Data:
+  windows of shard tasks as datasets, the shard function as `map_batches`, order preserved; the
+  shared state is put in the object store once. Without an address a local Ray is started
+  (`workers` CPUs).
 
-At most `2 × workers` tasks are in flight, so memory does not grow with the corpus. A worker that
-dies raises `WorkerDied`; the caller discards everything of that run.
+At most `2 × workers` tasks are in flight (Ray: two windows), so memory does not grow with the
+corpus. A worker that dies raises `WorkerDied`; the caller discards everything of that run.
+`shares_disk` says whether the workers see the driver's disk (then they may write there).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
 from curate.errors import CurateError
+from curate.pipeline.ray_data import RayExecutor  # noqa: F401  (re-exported)
 
 ENGINES = ("local", "ray")
 
@@ -26,6 +30,7 @@ class WorkerDied(CurateError):
 
 class LocalExecutor:
     name = "local"
+    shares_disk = True
 
     def __init__(self, workers: int = 1):
         if workers < 1:
@@ -75,55 +80,6 @@ def _init(fn, shared) -> None:
 
 def _call(task):
     return _WORKER["fn"](_WORKER["shared"], task)
-
-
-class RayExecutor:
-    name = "ray"
-
-    def __init__(self, address: str | None = None, workers: int | None = None):
-        try:
-            import ray
-        except ImportError as exc:
-            raise CurateError("the ray engine needs Ray: pip install 'curate[ray]'") from exc
-        self.ray = ray
-        self._started = False
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if address:
-                ray.init(address=address, **kwargs)
-            else:
-                ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
-            self._started = True
-        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-    def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any]) -> Iterator[Any]:
-        ray = self.ray
-        shared_ref = ray.put(shared)
-        remote = ray.remote(_ray_call).options(max_retries=0)
-        pending: deque = deque()
-        try:
-            for t in tasks:
-                pending.append(remote.remote(fn, shared_ref, t))
-                if len(pending) >= 2 * self.workers:
-                    yield ray.get(pending.popleft())
-            while pending:
-                yield ray.get(pending.popleft())
-        except ray.exceptions.RayError as exc:
-            if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, CurateError):
-                raise exc.cause from None
-            raise WorkerDied(f"a Ray task failed ({type(exc).__name__}); nothing was written, run the command "
-                             "again") from exc
-        finally:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-
-    def close(self) -> None:
-        if self._started:
-            self.ray.shutdown()
-
-
-def _ray_call(fn, shared, task):
-    return fn(shared, task)
 
 
 def executor(engine: str = "local", workers: int = 1, address: str | None = None):

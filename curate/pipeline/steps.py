@@ -70,6 +70,9 @@ class Shared:
     signer: Signer
     extra_steps: list[Step] = field(default_factory=list)
     """Further map steps after decontamination (tests use this to inject faults)."""
+    spill: str | None = None
+    """Folder (absolute) where each task writes its surviving rows, `shard-<n>.parquet`, when the
+    workers see the driver's disk; then only compact columns travel back. None = the rows travel back."""
 
 
 @dataclass
@@ -91,6 +94,8 @@ class ShardResult:
     """pyarrow Table of the surviving rows: COLUMNS, text, tokens, _row."""
     keys: Keys
     removed: list[Removed]
+    path: str | None = None
+    """Where the task wrote `table` (see `Shared.spill`); `table` then holds only id, tokens and _row."""
 
 
 def run_shard(shared: Shared, task: ShardTask) -> ShardResult:
@@ -104,4 +109,11 @@ def run_shard(shared: Shared, task: ShardTask) -> ShardResult:
     cols: dict[str, Any] = {c: pa.array([r[c] for r in rows], pa.string()) for c in (*COLUMNS, "text")}
     cols["tokens"] = pa.array(np.array([r["tokens"] for r in rows], dtype=np.int64))
     cols["_row"] = pa.array(np.array([r["_row"] for r in rows], dtype=np.int64))
-    return ShardResult(task.shard, task.source, n_in, candidate_tokens, pa.table(cols), keys, removed)
+    table, path = pa.table(cols), None
+    if shared.spill:
+        import pyarrow.parquet as pq
+
+        path = f"{shared.spill}/shard-{task.shard:06d}.parquet"
+        pq.write_table(table, path)
+        table = table.select(["id", "tokens", "_row"])
+    return ShardResult(task.shard, task.source, n_in, candidate_tokens, table, keys, removed, path)

@@ -1,5 +1,5 @@
-"""One mix, any execution: shard sizes, worker processes and Ray give the same bytes; a dead worker
-leaves nothing behind; sharded output loads with `datasets`."""
+"""One mix, any execution: shard sizes and worker processes give the same bytes; a dead worker
+leaves nothing behind; sharded output loads with `datasets`. The Ray engine: test_ray_engine.py."""
 
 from __future__ import annotations
 
@@ -103,22 +103,6 @@ def test_sharded_output_loads_as_one_dataset_with_per_shard_counts(sources, tmp_
     assert len(gone) == sum(three.manifest["totals"]["removed"][r] for r in
                             ("contamination", "exact_duplicate", "near_duplicate"))
     assert (three.out / "data-00002-of-00003.parquet").exists() and not (three.out / "data.parquet").exists()
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-def test_ray_gives_the_same_mix_as_local(sources, tmp_path, tok, local_ray):
-    for strategy in ("proportional", "select"):
-        ref = build(tmp_path, tok, f"local-{strategy}", strategy=strategy)
-        ray_mix = build(tmp_path, tok, f"ray-{strategy}", strategy=strategy, engine="ray", workers=2,
-                        shard_records=4)
-        same_bytes(ref.out, ray_mix.out)
 
 
 def test_cli_engine_flags(sources, tmp_path, tok):

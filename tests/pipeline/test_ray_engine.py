@@ -1,0 +1,158 @@
+"""The Ray engine (Ray Data): the same bytes as the local engine; a Ray task killed mid-run leaves no
+output and a rerun completes; results in task order across windows; bad input keeps its one line.
+
+One local Ray (2 CPUs) for the whole module: starting it costs ~10 s and ~1 GB."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from tinymodels import FIXTURES, char_tokenizer
+
+from curate.errors import CurateError
+from curate.mix import MixConfig, build_mix
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+
+FIX = FIXTURES / "mix"
+FILES = ("data.jsonl", "data.parquet", "removed.jsonl", "removed.parquet", "manifest.json", "MIX.md")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture()
+def sources(isolated_cache):
+    from curate import catalog
+    from curate.catalog import SourceSpec
+
+    for name in ("target", "a", "b", "c"):
+        catalog.register(SourceSpec(name=f"mix-{name}", path=str(FIX / f"{name}.jsonl"), kind="pair",
+                                    formal_lang="lean4", license="test",
+                                    fields={"id": "id", "informal": "informal", "formal": "formal"}))
+    return isolated_cache
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return char_tokenizer()
+
+
+def build(tmp_path: Path, tok, name: str, **kw):
+    kw.setdefault("budget", 3000)
+    kw.setdefault("strategy", "proportional")
+    return build_mix(MixConfig(ranking=FIX / "ranking.json", out=tmp_path / name, tokenizer=tok, **kw))
+
+
+def same_bytes(a: Path, b: Path) -> None:
+    for f in FILES:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def leftovers(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in tmp_path.iterdir() if p.name not in ("cache", "ref"))
+
+
+# ----------------------------------------------------------------------------- the executor
+def square():
+    def fn(shared, task):  # a closure: Ray pickles it by value (the test module is not importable in workers)
+        if task == "bad":
+            raise CurateError("bad.jsonl:3: malformed JSON")
+        return (task * shared["k"], os.getpid())
+    return fn
+
+
+def test_results_come_back_in_task_order_across_windows(local_ray):
+    from curate.pipeline.executor import RayExecutor
+
+    ex = RayExecutor(workers=2, window=3)  # 3 shards per dataset: 10 tasks are 4 windows
+    out = list(ex.map(square(), {"k": 3}, iter(range(10))))
+    assert [v for v, _ in out] == [3 * i for i in range(10)]
+    assert all(pid != os.getpid() for _, pid in out)  # the map ran in Ray workers, not in the driver
+    assert ex.shares_disk  # a local Ray: every node is this machine
+    ex.close()  # connected to the fixture's Ray, so this leaves it running
+    assert ray.is_initialized()
+
+
+def test_bad_input_in_a_task_is_the_users_one_line_error(local_ray):
+    from curate.pipeline.executor import RayExecutor
+
+    with pytest.raises(CurateError, match=r"^bad.jsonl:3: malformed JSON$"):
+        list(RayExecutor(workers=2, window=2).map(square(), {"k": 1}, [1, 2, "bad", 4]))
+
+
+# ----------------------------------------------------------------------------- the mix
+@pytest.mark.parametrize("strategy", ["top-k", "proportional", "select", "random"])
+def test_ray_gives_the_same_mix_as_local(sources, tmp_path, tok, local_ray, strategy):
+    kw = dict(strategy=strategy, k=3, budget=10**6 if strategy == "top-k" else 3000)
+    ref = build(tmp_path, tok, "ref", **kw)
+    for shard_records in (4, 7):  # 4: ~20 shards, several Ray Data windows; a duplicate pair split across shards
+        ray_mix = build(tmp_path, tok, f"ray-{shard_records}", engine="ray", workers=2,
+                        shard_records=shard_records, **kw)
+        same_bytes(ref.out, ray_mix.out)
+    removed = ref.manifest["totals"]["removed"]
+    assert removed["exact_duplicate"] and removed["near_duplicate"] and removed["contamination"]
+    assert leftovers(tmp_path) == ["ray-4", "ray-7"]  # no work or temp folders left behind
+
+
+def test_killed_ray_task_leaves_no_output_and_a_rerun_completes(sources, tmp_path, tok, local_ray, monkeypatch):
+    from curate.mix import build as build_module
+    from curate.pipeline.base import Step
+    from curate.pipeline.executor import WorkerDied
+    from curate.pipeline.steps import Shared
+
+    driver = os.getpid()
+
+    class DieOn(Step):  # defined here, so Ray pickles it by value into the workers
+        name = "die-on"
+
+        def process(self, rows):
+            if any(r["id"] == "a10" for r in rows):
+                if os.getpid() == driver:
+                    raise RuntimeError("the fault must fire in a Ray worker, not in the test process")
+                os.kill(os.getpid(), signal.SIGKILL)  # the Ray worker running this task dies mid-run
+            return rows, []
+
+    ref = build(tmp_path, tok, "ref")
+    monkeypatch.setattr(build_module, "Shared", lambda **kw: Shared(**kw, extra_steps=[DieOn()]))
+    with pytest.raises(WorkerDied, match="a Ray task died mid-run .*run the command again") as died:
+        build(tmp_path, tok, "m", engine="ray", workers=2, shard_records=3)
+    assert "WorkerCrashedError" in str(died.value)  # the worker process died, not some other failure
+    assert not (tmp_path / "m").exists()
+    assert leftovers(tmp_path) == []  # no partial output, no temporary or work folder
+
+    monkeypatch.setattr(build_module, "Shared", Shared)
+    again = build(tmp_path, tok, "m", engine="ray", workers=2, shard_records=3)  # same Ray, fresh workers
+    same_bytes(ref.out, again.out)
+
+
+def test_cli_engine_ray(sources, tmp_path, local_ray):
+    from curate.cli import main
+
+    folder = tmp_path / "tok"
+    char_tokenizer(save_dir=folder)
+    (folder / "config.json").write_text('{"model_type": "llama"}')  # a model folder for --probe (tokenizer only)
+    args = ["mix", "--ranking", str(FIX / "ranking.json"), "--budget", "3000", "--strategy", "proportional",
+            "--probe", str(folder)]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert main([*args, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]) == 0
+    same_bytes(tmp_path / "local", tmp_path / "ray")
+
+
+def test_an_address_nobody_listens_on_fails_in_one_line():
+    from curate.pipeline.ray_data import _reachable
+
+    with pytest.raises(CurateError, match=r"^cannot reach the Ray cluster at 127.0.0.1:1 .*--ray-address$"):
+        _reachable("127.0.0.1:1")
+    _reachable("auto")  # left to Ray, which fails fast by itself when no cluster runs
