@@ -258,6 +258,13 @@ def _hub_rows(spec: SourceSpec, limit: int | None) -> Iterator[tuple[str, str, i
         yield f"{spec.hub_id}#{i}", spec.hub_split, i, row
 
 
+def _row(rec: Record) -> dict:
+    """`rec.to_row()` without `dataclasses.asdict`'s deep copy (the record is not used again)."""
+    return {"id": rec.id, "source": rec.source, "kind": rec.kind, "informal": rec.informal, "formal": rec.formal,
+            "formal_lang": rec.formal_lang, "split": rec.split,
+            "meta": json.dumps(rec.meta, ensure_ascii=False, sort_keys=True)}
+
+
 def iter_records(spec: SourceSpec, report: LoadReport, limit: int | None = None) -> Iterator[dict]:
     """The source's record rows one at a time, in order (nothing held but the ids seen so far).
 
@@ -272,7 +279,7 @@ def iter_records(spec: SourceSpec, report: LoadReport, limit: int | None = None)
         if seen[rec.id] > 1:  # keep ids unique within a source
             rec.id = f"{rec.id}#{seen[rec.id]}"
         report.records += 1
-        yield rec.to_row()
+        yield _row(rec)
         if limit and report.records >= limit:
             break
     if not report.records:

@@ -25,7 +25,10 @@ A candidate matches if any of its windows (of any indexed width) is in the index
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+
+import numpy as np
 
 from curate.mix.text import tokens
 from formal import canonical as canon
@@ -97,6 +100,7 @@ class ContaminationIndex:
         self._overlaps_for: set[str] = set()
         self.items = 0
         self.notes: list[str] = []
+        self._prefix_hashes: tuple[int, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ indexing
     def _ids(self, toks: list[str], grow: bool) -> list[int]:
@@ -183,8 +187,11 @@ class ContaminationIndex:
         return indexed
 
     # ------------------------------------------------------------------ matching
-    def _ngram_hits(self, text: str | None, side: str, first: bool) -> list[Match]:
-        toks = tokens(text)
+    def _ngram_hits(self, text: str | None, side: str, first: bool, toks: list[str] | None = None,
+                    windows: bool = True) -> list[Match]:
+        """Overlaps of one text (`toks`: its tokens, if already computed); `windows=False` skips the window
+        scan (for texts the batch pre-check showed to share no window prefix with the index)."""
+        toks = tokens(text) if toks is None else toks
         if not toks:
             return []
         out: list[Match] = []
@@ -202,6 +209,8 @@ class ContaminationIndex:
             seen.add(hit[0])
             if first:
                 return out
+        if not windows:
+            return out
         ids = self._ids(toks, grow=False)
         m, widths = self.min_ngram, sorted(self._windows)
         for i in range(len(ids) - m + 1):
@@ -216,6 +225,40 @@ class ContaminationIndex:
                     seen.add(hit[0])
                     if first:
                         return out
+        return out
+
+    # -- batch pre-check: which records share a window prefix with the index (a hash superset, then exact)
+    def _prefix_keys(self) -> np.ndarray:
+        if self._prefix_hashes is None or self._prefix_hashes[0] != len(self._prefix):
+            keys = _window_hashes(np.array(sorted(self._prefix), dtype=np.int64).reshape(-1), self.min_ngram,
+                                  stride=self.min_ngram) if self._prefix else np.zeros(0, np.uint64)
+            self._prefix_hashes = (len(self._prefix), np.unique(keys))
+        return self._prefix_hashes[1]
+
+    def may_share_window(self, seqs: list[list[str]]) -> np.ndarray:
+        """(len(seqs),) bool: True where some `min_ngram` window of the token list may be a prefix of an
+        indexed window. Never False where one is (hashes of id windows; collisions only add Trues)."""
+        m = self.min_ngram
+        out = np.zeros(len(seqs), dtype=bool)
+        if not self._prefix or not seqs:
+            return out
+        lens = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs)) + 1
+        flat: list[str] = []
+        for s in seqs:
+            flat += s
+            flat.append("")  # separator: never a token, so id -1
+        ids = np.array(list(map(self._vocab.get, flat, itertools.repeat(-1))), dtype=np.int64)
+        if len(ids) < m:
+            return out
+        h = _window_hashes(ids, m)
+        bad = np.concatenate([[0], np.cumsum(ids < 0)])
+        ok = (bad[m:] - bad[:-m]) == 0  # no unknown token (or separator) in the window
+        keys = self._prefix_keys()
+        pos = np.searchsorted(keys, h)
+        hit = ok & (keys[np.minimum(pos, len(keys) - 1)] == h)
+        starts = np.concatenate([[0], np.cumsum(lens)])[:-1]
+        rows = np.searchsorted(starts, np.flatnonzero(hit), side="right") - 1
+        out[rows] = True
         return out
 
     def match_text(self, text: str | None, side: str = "informal") -> Match | None:
@@ -243,14 +286,17 @@ class ContaminationIndex:
                     return out
         return out
 
-    def match(self, row: dict) -> Match | None:
-        """The strongest overlap of a record (a dataset row) with the index, or None if clean."""
+    def match(self, row: dict, toks: dict[str, list[str]] | None = None, windows: bool = True) -> Match | None:
+        """The strongest overlap of a record (a dataset row) with the index, or None if clean. `toks`: the
+        tokens of its informal and formal sides, if already computed; `windows=False` skips window scans
+        (see `match_batch`)."""
         hit = self._known_hit(row)
         if hit is not None:
             return hit
+        toks = toks if toks is not None else {side: tokens(row.get(side)) for side in SIDES}
         ngram_hits = []
         for side in SIDES:
-            hits = self._ngram_hits(row.get(side), side, first=True)
+            hits = self._ngram_hits(row.get(side), side, True, toks[side], windows)
             if hits and hits[0].kind == "exact":
                 return hits[0]
             ngram_hits += hits
@@ -260,8 +306,16 @@ class ContaminationIndex:
         if ngram_hits:
             return ngram_hits[0]
         if row.get("informal") and row.get("formal"):
-            return self.match_text(f"{row['informal']}\n{row['formal']}", "pair")
+            hits = self._ngram_hits(f"{row['informal']}\n{row['formal']}", "pair", True,
+                                    toks["informal"] + toks["formal"], windows)
+            return hits[0] if hits else None
         return None
+
+    def match_batch(self, rows: list[dict], toks: list[dict[str, list[str]]]) -> list[Match | None]:
+        """`match` of every row (`toks[i]`: row i's side tokens); window scans only for the rows whose
+        joined sides may share a window prefix with the index (one vectorised pre-check for the batch)."""
+        scan = self.may_share_window([t["informal"] + t["formal"] for t in toks])
+        return [self.match(row, t, bool(s)) for row, t, s in zip(rows, toks, scan)]
 
     def match_all(self, row: dict) -> list[Match]:
         """Every target item a record overlaps, each once with its strongest match kind (for `curate audit`)."""
@@ -280,3 +334,19 @@ class ContaminationIndex:
             if cur is None or KINDS.index(h.kind) < KINDS.index(cur.kind):
                 best[h.target_id] = h
         return sorted(best.values(), key=lambda h: (KINDS.index(h.kind), h.target_id))
+
+
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _window_hashes(ids: np.ndarray, m: int, stride: int = 1) -> np.ndarray:
+    """A 64-bit hash of every window of `m` consecutive ids (stride 1: every start; stride m: consecutive
+    disjoint windows, for hashing a flat array of m-tuples). Equal windows hash equal."""
+    x = ids.astype(np.uint64)
+    n = (len(x) - m) // stride + 1
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(m):
+            h = h * _HASH_MUL + x[j: j + stride * (n - 1) + 1: stride] + np.uint64(1)
+            h ^= h >> np.uint64(31)
+    return h

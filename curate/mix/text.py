@@ -4,39 +4,58 @@ NFKC, case-folded; every Unicode punctuation character (category P*: `_`, bracke
 backslashes, quotes, ...) and the TeX math delimiter `$` become spaces; the rest splits into word
 tokens (`\\w+`) and single symbol characters (`→`, `∀`, `=`, `+`, ...). Case, whitespace and
 punctuation changes therefore leave the token sequence unchanged, while math symbols still count.
+
+Tokens of texts joined by whitespace are the tokens of the parts joined (NFKC composes nothing
+across a whitespace character, and no token spans one), so a record's sides are normalised once and
+their token lists reused for the joined pair and the rendered text (`joined`).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_ASCII_PUNCT = str.maketrans({c: " " for c in map(chr, range(128))
+                              if c == "$" or unicodedata.category(c).startswith("P")})
+_UNICODE_TOKEN: re.Pattern | None = None
 
 
-class _PunctTable(dict):
-    """str.translate table: codepoint -> space for punctuation and `$`, itself otherwise (filled lazily)."""
-
-    def __missing__(self, cp: int) -> int:
-        ch = chr(cp)
-        self[cp] = v = 32 if ch == "$" or unicodedata.category(ch).startswith("P") else cp
-        return v
-
-
-_PUNCT = _PunctTable()
-
-
-def _strip_punct(text: str) -> str:
-    return text.translate(_PUNCT)
+def _unicode_token() -> re.Pattern:
+    """`\\w+|[^\\w\\s]` with punctuation and `$` treated as spaces, in one pattern: word runs without `_`
+    (the only punctuation character `\\w` matches), single characters that are neither word, space,
+    punctuation nor `$`."""
+    global _UNICODE_TOKEN
+    if _UNICODE_TOKEN is None:
+        punct = [c for c in range(sys.maxunicode + 1) if chr(c) == "$" or unicodedata.category(chr(c)).startswith("P")]
+        ranges, start = [], punct[0]
+        for prev, cur in zip(punct, punct[1:] + [-1]):
+            if cur != prev + 1:
+                ranges.append(re.escape(chr(start)) + ("" if prev == start else "-" + re.escape(chr(prev))))
+                start = cur
+        _UNICODE_TOKEN = re.compile(r"[^\W_]+|[^\w\s" + "".join(ranges) + "]")
+    return _UNICODE_TOKEN
 
 
 def tokens(text: str | None) -> list[str]:
     """Normalised tokens of `text` (empty for None)."""
     if not text:
         return []
-    return _TOKEN.findall(_strip_punct(unicodedata.normalize("NFKC", text).casefold()))
+    if text.isascii():  # NFKC is the identity and casefold is lower() on ASCII
+        return _TOKEN.findall(text.lower().translate(_ASCII_PUNCT))
+    return _unicode_token().findall(unicodedata.normalize("NFKC", text).casefold())
 
 
 def normalize(text: str | None) -> str:
     """The normalised text: tokens joined by single spaces."""
     return " ".join(tokens(text))
+
+
+def joined(parts: list[list[str] | str]) -> list[str]:
+    """Tokens of literal strings and token lists joined by whitespace, in order (`joined(["a b", toks])` is
+    `tokens("a b " + text)` where `toks = tokens(text)`)."""
+    out: list[str] = []
+    for p in parts:
+        out += tokens(p) if isinstance(p, str) else p
+    return out

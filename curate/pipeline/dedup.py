@@ -14,6 +14,7 @@ many workers signed it.
 from __future__ import annotations
 
 import hashlib
+from operator import methodcaller
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,6 +23,7 @@ import numpy as np
 KEPT = 0
 STATUS = {1: "exact_duplicate", 2: "near_duplicate"}
 """The removal reasons (curate.mix.dedup.EXACT / NEAR; not imported, so workers need not import the mix)."""
+_digest = methodcaller("digest")
 _BAND_MIX = np.random.default_rng(20250801).integers(1, 2**63, size=64, dtype=np.uint64) | np.uint64(1)
 
 
@@ -40,7 +42,14 @@ class Keys:
 
 
 class Signer:
-    """Computes `Keys` for texts; the same parameters as `curate.mix.dedup.Deduplicator`."""
+    """Computes `Keys` for texts; the same parameters as `curate.mix.dedup.Deduplicator`.
+
+    Signatures are datasketch's (`MinHash(num_perm, seed)`, its default "affine32" scheme, SHA-1 of each
+    shingle's UTF-8 bytes), computed for a whole batch at once with numpy: the same values as
+    `MinHash.update_batch` per record (`signature` is that reference)."""
+
+    chunk = 256
+    """Records whose shingles are permuted in one numpy call (bounds that call's memory)."""
 
     def __init__(self, near: bool = True, threshold: float = 0.8, num_perm: int = 128, shingle: int = 5,
                  seed: int = 1):
@@ -52,27 +61,57 @@ class Signer:
         proto = MinHash(num_perm=num_perm, seed=seed)
         self._minhash = MinHash
         self._perms, self._scheme = proto.permutations, proto.scheme
+        if self._scheme != "affine32":
+            raise RuntimeError(f"datasketch's default MinHash scheme is {self._scheme!r}; expected affine32")
+        self._a = np.ascontiguousarray(self._perms[0], dtype=np.uint32)
+        self._b = np.ascontiguousarray(self._perms[1], dtype=np.uint32)
 
     def signature(self, toks: list[str]) -> np.ndarray:
-        k = self.shingle
-        grams = [" ".join(toks[i:i + k]) for i in range(max(1, len(toks) - k + 1))]
+        """One record's signature with datasketch itself (the reference for `keys`)."""
         m = self._minhash(num_perm=self.num_perm, seed=self.seed, permutations=self._perms, scheme=self._scheme)
-        m.update_batch([g.encode("utf-8") for g in dict.fromkeys(grams)])
+        m.update_batch(self._shingles(toks))
         return m.hashvalues
+
+    def _shingles(self, toks: list[str]) -> list[bytes]:
+        """UTF-8 bytes of each word `shingle`-gram (the whole text if shorter), in order, repeats kept (they do
+        not change a minimum)."""
+        k = self.shingle
+        return [" ".join(toks[i:i + k]).encode("utf-8") for i in range(max(1, len(toks) - k + 1))]
 
     def keys(self, texts: list[str]) -> Keys:
         from curate.mix.text import tokens
 
-        n = len(texts)
+        return self.keys_from_tokens([tokens(t) for t in texts])
+
+    def keys_from_tokens(self, toks_list: list[list[str]]) -> Keys:
+        """`Keys` of texts given as their normalised tokens (`curate.mix.text.tokens`)."""
+        n = len(toks_list)
+        sha256, sha1 = hashlib.sha256, hashlib.sha1
         digests = np.empty(n, dtype="S32")
         sigs = np.zeros((n, self.num_perm), dtype=np.uint32)
         has = np.zeros(n, dtype=bool)
-        for i, text in enumerate(texts):
-            toks = tokens(text)
-            digests[i] = hashlib.sha256(" ".join(toks).encode("utf-8")).digest()
-            if self.near and toks:
-                sigs[i] = self.signature(toks)
-                has[i] = True
+        for i, toks in enumerate(toks_list):
+            digests[i] = sha256(" ".join(toks).encode("utf-8")).digest()
+        if self.near:
+            has[:] = [bool(t) for t in toks_list]
+            rows = np.flatnonzero(has)
+            for lo in range(0, len(rows), self.chunk):
+                part = rows[lo: lo + self.chunk]
+                counts, raw = [], []
+                for i in part:
+                    grams = self._shingles(toks_list[i])
+                    counts.append(len(grams))
+                    raw.extend(map(_digest, map(sha1, grams)))
+                hv = np.frombuffer(b"".join(raw), dtype="<u4")[::5].astype(np.uint32)  # sha1_hash32
+                hv ^= hv >> np.uint32(16)  # datasketch's _fmix (MurmurHash3 finalizer, 32 bits)
+                hv *= np.uint32(0x85EBCA6B)
+                hv ^= hv >> np.uint32(13)
+                hv *= np.uint32(0xC2B2AE35)
+                hv ^= hv >> np.uint32(16)
+                phv = self._a[:, None] * hv  # (num_perm, shingles): each record's shingles contiguous
+                phv += self._b[:, None]
+                offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+                sigs[part] = np.minimum.reduceat(phv, offsets, axis=1).T
         return Keys(digests, sigs, has, self.band_keys(sigs))
 
     def band_keys(self, sigs: np.ndarray) -> np.ndarray:

@@ -15,13 +15,14 @@ import numpy as np
 
 from curate.pipeline.base import Removed, Row, Step, run_steps
 from curate.pipeline.dedup import Keys, Signer
-from curate.records import COLUMNS, render
+from curate.records import COLUMNS, DEFAULT_RENDER, render
 
 CONTAMINATION = "contamination"
 
 
 class Render(Step):
-    """Adds `text` (the model text) and `tokens` (its length under the mix's tokenizer)."""
+    """Adds `text` (the model text), `tokens` (its length under the mix's tokenizer) and `_toks` (the
+    normalised tokens of each side, `curate.mix.text`, computed once for decontamination and dedup)."""
 
     name = "render"
 
@@ -29,15 +30,45 @@ class Render(Step):
         self.tokenizer, self.chunk = tokenizer, chunk
 
     def process(self, rows: list[Row]) -> tuple[list[Row], list[Removed]]:
-        from curate import tokens
+        from curate.mix.text import tokens
 
         texts = [render(r) for r in rows]
         counts: list[int] = []
         for i in range(0, len(texts), self.chunk):
-            counts += tokens.lengths(texts[i:i + self.chunk], self.tokenizer)
+            counts += token_counts(texts[i:i + self.chunk], self.tokenizer)
         for row, text, n in zip(rows, texts, counts):
             row["text"], row["tokens"] = text, n
+            row["_toks"] = {"informal": tokens(row.get("informal")), "formal": tokens(row.get("formal"))}
         return rows, []
+
+
+def token_counts(texts: list[str], tokenizer: Any) -> list[int]:
+    """`curate.tokens.lengths`: through `curate.pipeline.tokencount` for a byte-level BPE tokenizer (the same
+    counts), else the tokenizer's own batch call."""
+    from curate import tokens
+    from curate.pipeline.tokencount import counter
+
+    fast = counter(tokenizer)
+    return fast.counts(texts) if fast is not None else tokens.lengths(texts, tokenizer)
+
+
+def render_tokens(row: Row) -> list[str]:
+    """Normalised tokens of `render(row)` from the side tokens in `row["_toks"]`: render joins the stripped
+    sides with literals that are whitespace at every join, so its tokens are the parts' tokens joined."""
+    from curate.mix.text import joined, tokens
+
+    if not _DEFAULT_TEMPLATES:
+        return tokens(row["text"])
+    inf, frm = row["_toks"]["informal"], row["_toks"]["formal"]
+    if row.get("kind") == "pair" and row.get("informal") and row.get("formal"):
+        return joined([_PAIR[0], inf, _PAIR[1], frm])
+    return inf + frm
+
+
+_PAIR = ("informal statement ", " formal statement ")
+_DEFAULT_TEMPLATES = (DEFAULT_RENDER.pair_template == f"{_PAIR[0]}{{informal}}{_PAIR[1]}{{formal}}"
+                      and DEFAULT_RENDER.separator.isspace())
+"""Whether render's templates are the ones `render_tokens` knows; otherwise it normalises the text."""
 
 
 class Decontaminate(Step):
@@ -51,8 +82,7 @@ class Decontaminate(Step):
 
     def process(self, rows: list[Row]) -> tuple[list[Row], list[Removed]]:
         kept, removed = [], []
-        for row in rows:
-            hit = self.index.match(row)
+        for row, hit in zip(rows, self.index.match_batch(rows, [r["_toks"] for r in rows])):
             if hit is None:
                 kept.append(row)
             else:
@@ -105,7 +135,7 @@ def run_shard(shared: Shared, task: ShardTask) -> ShardResult:
     n_in = len(task.rows)
     rows, removed = run_steps(steps, task.rows)
     candidate_tokens = sum(r["tokens"] for r in task.rows)
-    keys = shared.signer.keys([r["text"] for r in rows])
+    keys = shared.signer.keys_from_tokens([render_tokens(r) for r in rows])
     cols: dict[str, Any] = {c: pa.array([r[c] for r in rows], pa.string()) for c in (*COLUMNS, "text")}
     cols["tokens"] = pa.array(np.array([r["tokens"] for r in rows], dtype=np.int64))
     cols["_row"] = pa.array(np.array([r["_row"] for r in rows], dtype=np.int64))

@@ -82,10 +82,39 @@ def test_duplicate_pair_in_different_shards_is_found():
 
 
 def test_normaliser_strips_exactly_unicode_punctuation_and_dollar():
+    """tokens() (ASCII fast path, one regex elsewhere) is the spec: NFKC, casefold, P* and `$` to spaces,
+    then word runs and single symbols."""
+    import random
+    import re
+    import sys
     import unicodedata
 
-    from curate.mix.text import _strip_punct
+    from curate.mix.text import tokens
 
-    text = "".join(chr(c) for c in range(0x20, 0x3000)) + "$x$ ∀ε>0, ‹a›_b"
-    want = "".join(" " if ch == "$" or unicodedata.category(ch).startswith("P") else ch for ch in text)
-    assert _strip_punct(text) == want
+    def spec(text):
+        text = unicodedata.normalize("NFKC", text).casefold()
+        text = "".join(" " if ch == "$" or unicodedata.category(ch).startswith("P") else ch for ch in text)
+        return re.findall(r"\w+|[^\w\s]", text)
+
+    every = "".join(chr(c) for c in range(0x20, sys.maxunicode + 1) if not 0xD800 <= c < 0xE000)
+    texts = [every, "$x$ ∀ε>0, ‹a›_b", "ﬁ① İß ǅ a\u0301 x\x1cy \x00", "Plain ASCII_text, with $math$ + x^2=y."]
+    rng = random.Random(0)
+    texts += ["".join(rng.choice(every) if rng.random() < 0.4 else rng.choice(" _$ab1.,+=\u0301\u00a0")
+                      for _ in range(rng.randrange(40))) for _ in range(2000)]
+    for text in texts:
+        assert tokens(text) == spec(text)
+
+
+def test_tokens_of_parts_joined_by_whitespace_are_the_parts_tokens():
+    """What lets a record's sides be normalised once: no token and no NFKC composition crosses whitespace."""
+    import sys
+    import unicodedata
+
+    from curate.mix.text import joined, tokens
+
+    marks = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))
+             or unicodedata.category(chr(c)) in ("Mn", "Mc", "Me") or 0x1100 <= c <= 0x11FF]
+    for sep in (" ", "\n", "\u3000"):
+        for m in marks[::7]:
+            a, b = f"x{m}", f"{m}y"
+            assert tokens(a + sep + b) == tokens(a) + tokens(b) == joined([a, tokens(b)])

@@ -1,0 +1,158 @@
+"""Exact token counts of byte-level BPE tokenizers (GPT-2 style, as SmolLM2's), without encoding every text.
+
+Such a tokenizer splits a text into pieces with one regex (`ByteLevel` pre-tokenizer) and runs BPE on each
+piece alone, so a text's count is the sum of its pieces' counts. `PieceCounter` splits with the same
+regex (Python `re` over ASCII; other text is first translated character by character to an ASCII
+stand-in of the same class, `unicodedata` letter / number / White_Space) and keeps each piece's count; a
+piece seen before costs one dict lookup. Texts it cannot vouch for go to the tokenizer itself:
+- any text holding an added token's content (the tokenizer splits those out first);
+- non-ASCII texts holding a code point that this Python's Unicode database leaves unassigned (the
+  tokenizer's regex library may know it), or any non-ASCII text when that database is not the one the
+  classes were checked against (`CHECKED_UNICODE`: every code point in the contexts of
+  `tests/pipeline/test_tokencount.py::test_every_code_point_splits_as_the_tokenizer`).
+`counter(tokenizer)` returns None for any other kind of tokenizer; the caller then encodes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from itertools import accumulate
+from typing import Any
+
+CHECKED_UNICODE = ("14.0.0",)
+"""Unicode database versions whose letter/number classes were checked against the tokenizer's regex."""
+MAX_PIECES = 500_000
+"""Cached piece counts kept at most (the cache is cleared when full, so memory stays bounded)."""
+WHITE_SPACE = (0x9, 0xA, 0xB, 0xC, 0xD, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
+               0x202F, 0x205F, 0x3000)
+"""Unicode White_Space (the regex's `\\s`)."""
+
+
+_PIECE = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\t-\r A-Za-z0-9]+|[\t-\r ]+(?![^\t-\r ])"
+                    r"|[\t-\r ]+")
+"""The ByteLevel regex `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+` on ASCII text
+(`\\s` there is White_Space: tab to carriage return and space, in ASCII)."""
+_UNSAFE = ("Cn", "Cs")
+
+
+class _ClassOf(dict):
+    """str.translate table to one ASCII character of the same regex class: letters -> `a`, numbers -> `0`,
+    other White_Space -> tab (whitespace, but not the literal space the regex's ` ?` means), anything else
+    -> `-`; ASCII stays itself (the contractions and the space are literal). One character each, so a
+    piece of the translated text is the piece of the original at the same offsets."""
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        if cp < 128:
+            v = ch
+        elif cp in WHITE_SPACE:
+            v = "\t"
+        else:
+            v = {"L": "a", "N": "0"}.get(unicodedata.category(ch)[0], "-")
+        self[cp] = v
+        return v
+
+
+_CLASS_OF = _ClassOf()
+
+
+def _byte_chars() -> list[str]:
+    """GPT-2's bytes_to_unicode: the character ByteLevel maps each byte to."""
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars = {b: chr(b) for b in bs}
+    n = 0
+    for b in range(256):
+        if b not in chars:
+            chars[b] = chr(256 + n)
+            n += 1
+    return [chars[b] for b in range(256)]
+
+
+class PieceCounter:
+    """Token counts (no special tokens) of a byte-level BPE tokenizer; see the module docstring."""
+
+    def __init__(self, backend: Any, added: list[str]):
+        self.backend, self.model = backend, backend.model
+        self._added = re.compile("|".join(map(re.escape, sorted(added, key=len, reverse=True)))) if added else None
+        self._byte = _byte_chars()
+        self._cache: dict[str, int] = {}
+        self._unicode_ok = unicodedata.unidata_version in CHECKED_UNICODE
+
+    def _count(self, pieces: list[str]) -> int:
+        cache = self._cache
+        counts = list(map(cache.get, pieces))
+        if None in counts:
+            if len(cache) > MAX_PIECES:
+                cache.clear()
+            for j, p in enumerate(pieces):
+                if counts[j] is None:
+                    c = cache.get(p)
+                    if c is None:
+                        c = cache[p] = len(self.model.tokenize("".join([self._byte[b] for b in p.encode("utf-8")])))
+                    counts[j] = c
+        return sum(counts)
+
+    def split(self, text: str) -> list[str] | None:
+        """The pieces the tokenizer's pre-tokenizer cuts `text` into, or None where `counts` would encode it."""
+        if self._added is not None and self._added.search(text):
+            return None
+        if text.isascii():
+            return _PIECE.findall(text)
+        if not self._safe(text):
+            return None
+        ends = list(accumulate(map(len, _PIECE.findall(text.translate(_CLASS_OF)))))
+        return list(map(text.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+
+    def _safe(self, text: str) -> bool:
+        category = unicodedata.category
+        return self._unicode_ok and not any(ord(ch) > 127 and category(ch) in _UNSAFE for ch in set(text))
+
+    def counts(self, texts: list[str]) -> list[int]:
+        out: list[int | None] = [None] * len(texts)
+        slow: list[int] = []
+        for i, text in enumerate(texts):
+            pieces = self.split(text)
+            if pieces is None:
+                slow.append(i)
+            else:
+                out[i] = self._count(pieces)
+        if slow:
+            for i, e in zip(slow, self.backend.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)):
+                out[i] = len(e)
+        return out  # type: ignore[return-value]
+
+
+_COUNTERS: dict[int, tuple[Any, PieceCounter | None]] = {}
+
+
+def counter(tokenizer: Any) -> PieceCounter | None:
+    """A PieceCounter for `tokenizer` (a transformers fast tokenizer), or None if it is not a plain byte-level
+    BPE (normaliser none, ByteLevel pre-tokenizer with its regex and no prefix space, BPE without dropout)
+    or has truncation or padding set. One per tokenizer object, kept for the process (its piece cache)."""
+    hit = _COUNTERS.get(id(tokenizer))
+    if hit is not None and hit[0] is tokenizer:
+        return hit[1]
+    made = _make(tokenizer)
+    if len(_COUNTERS) > 8:
+        _COUNTERS.clear()
+    _COUNTERS[id(tokenizer)] = (tokenizer, made)
+    return made
+
+
+def _make(tokenizer: Any) -> PieceCounter | None:
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is None or not hasattr(backend, "encode_batch_fast") or not hasattr(backend, "model"):
+        return None
+    if backend.truncation is not None or backend.padding is not None:
+        return None
+    try:
+        cfg = json.loads(backend.to_str())
+    except Exception:  # a tokenizer that cannot describe itself: encode as usual
+        return None
+    pre, model = cfg.get("pre_tokenizer") or {}, cfg.get("model") or {}
+    if cfg.get("normalizer") is not None or pre.get("type") != "ByteLevel" or not pre.get("use_regex", True) \
+            or pre.get("add_prefix_space") or model.get("type") != "BPE" or model.get("dropout") is not None:
+        return None
+    return PieceCounter(backend, [a["content"] for a in cfg.get("added_tokens") or [] if a.get("content")])

@@ -1,0 +1,106 @@
+"""PieceCounter gives the tokenizer's own counts (tiny byte-level BPE here; the real probe where pulled)."""
+
+import random
+import sys
+import unicodedata
+
+import pytest
+
+from curate.pipeline import tokencount
+from curate.pipeline.steps import token_counts
+
+TRICKY = ["", " ", "  ", "\n\n", "a  b", "a \n b", "it's", "IT'S", "we're we've I'm you'll he'd", "'s'", "''s",
+          "x\u00a0y", "x\u2003 y", "\u3000\u3000a", "é", "naïve café", "ℝ → ℕ", "∀ x ∈ S, f x = 0", "①②3", "٣٤",
+          "α₁ + β²", "x\x1cy", "\x00\x7f", "tab\tsep\r\nline", "\u0301a", "a\u0301", "日本語 テキスト", "$\\frac{1}{2}$",
+          "theorem foo (h : a ≤ b) : a < b + 1 := by\n  linarith", "<|endoftext|> x", "a<|im_start|>b", "\U0001F600 ok",
+          "\U0001FAE8"]
+
+
+def _random_texts(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    pool = [chr(c) for c in range(0x3000) if unicodedata.category(chr(c)) not in ("Cs",)]
+    alpha = " \t\n\r\x0b\x0c\x1c\x85\u00a0'sStTrevmld0123456789abcXYZ!?.,;:()[]{}<>$\\^_`|~"
+    return ["".join(rng.choice(pool) if rng.random() < 0.3 else rng.choice(alpha) for _ in range(rng.randrange(0, 60)))
+            for _ in range(n)]
+
+
+def _check(tok) -> None:
+    from curate import tokens
+
+    texts = TRICKY + _random_texts(0, 3000)
+    c = tokencount.counter(tok)
+    assert c is not None
+    assert c.counts(texts) == tokens.lengths(texts, tok)
+    assert c.counts(texts) == tokens.lengths(texts, tok)  # from the piece cache
+    assert token_counts(texts, tok) == tokens.lengths(texts, tok)
+    assert c.split("\ud800") is None and c.split("<|endoftext|>") is None and c.split("\U0001FAE8") is None
+
+
+def test_counts_equal_the_tokenizer_tiny(tiny_byte_bpe):
+    _check(tiny_byte_bpe)
+
+
+def test_other_tokenizers_are_encoded(tiny_byte_bpe):
+    from curate import tokens
+
+    tiny_byte_bpe._tokenizer.enable_truncation(8)
+    try:
+        assert tokencount._make(tiny_byte_bpe) is None
+        assert token_counts(["a b c d e f g h i j k l"], tiny_byte_bpe) == tokens.lengths(["a b c d e f g h i j k l"],
+                                                                                           tiny_byte_bpe)
+    finally:
+        tiny_byte_bpe._tokenizer.no_truncation()
+    assert tokencount._make(object()) is None
+
+
+@pytest.fixture
+def tiny_byte_bpe(tmp_path):
+    """A GPT-2-style byte-level BPE trained on a few lines, with added special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    corpus = ["theorem foo : a + b = b + a := by ring", "Let x be a real number. Then x^2 >= 0.", "it's we're I'm",
+              "naïve café ℝ → ℕ ∀ x ∈ S"] * 20
+    tk.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=tk)
+
+
+def _real_probe():
+    from curate import probe, tokens
+    from curate.errors import CurateError
+
+    try:
+        return tokens.tokenizer_for(probe.resolve("smollm2"))
+    except (CurateError, OSError):
+        pytest.skip("the smollm2 probe is not pulled")
+
+
+@pytest.mark.slow
+def test_counts_equal_the_probe_tokenizer():
+    _check(_real_probe())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(unicodedata.unidata_version not in tokencount.CHECKED_UNICODE,
+                    reason="classes checked for another Unicode version; non-ASCII text is encoded there")
+def test_every_code_point_splits_as_the_tokenizer():
+    """Every code point the counter accepts, in contexts that show its class (letter, number, White_Space,
+    other, the literal space and the contractions), is cut where the probe's pre-tokenizer cuts (~1 min)."""
+    tok = _real_probe()
+    c = tokencount.counter(tok)
+    pre = tok._tokenizer.pre_tokenizer
+    byte = tokencount._byte_chars()
+    bad = []
+    for cp in range(sys.maxunicode + 1):
+        ch = chr(cp)
+        x = f"a{ch}1{ch}-{ch} {ch}\t{ch}{ch}x {ch}'s{ch}"
+        pieces = c.split(x)
+        if pieces is None:
+            continue
+        if ["".join(byte[b] for b in p.encode("utf-8")) for p in pieces] != [p for p, _ in pre.pre_tokenize_str(x)]:
+            bad.append(hex(cp))
+    assert not bad, bad[:20]
