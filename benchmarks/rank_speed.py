@@ -3,8 +3,9 @@
 One run of `curate.rank.rank` in this process with the phases timed by wrapping the functions that
 do them (nothing in the library is changed):
 
-    load/render    reading source files into records (`load.load_with_report`), rendering and
-                   fingerprinting them (`load.texts`, `load.fingerprint`)
+    load/render    reading source files into records (`artefacts.scan`, `load.load_with_report`),
+                   rendering and fingerprinting them (`load.texts`, `load.fingerprint`); a source too
+                   large to hold counts its streamed token count here too
     tokenize       tokenizer loading, token counts (`artefacts.count_tokens`), batch token ids
                    (`batching.tokenize`)
     probe load     `probe.load`
@@ -67,7 +68,8 @@ def instrument() -> None:
     from curate import artefacts, batching, coefficients, load, probe, tokens
     from curate.metrics import task2vec as t2v
 
-    for mod, name, phase in [(load, "load_with_report", "load/render"), (load, "texts", "load/render"),
+    for mod, name, phase in [(artefacts, "scan", "load/render"), (load, "load_with_report", "load/render"),
+                             (load, "texts", "load/render"),
                              (load, "fingerprint", "load/render"), (tokens, "tokenizer_for", "tokenize"),
                              (artefacts, "count_tokens", "tokenize"), (batching, "tokenize", "tokenize"),
                              (probe, "load", "probe load"), (t2v, "final_hidden", "forward"),

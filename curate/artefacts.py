@@ -3,11 +3,13 @@
 They are keyed by everything they depend on — the source spec, its data files' paths, sizes and
 modification times, the code that turns files into records, and the tokenizer — so a rerun reads
 one small JSON file per source instead of reading, rendering and tokenizing the whole source, and
-needs neither the `datasets` library nor a tokenizer. Hub sources (no files to stat) are loaded.
+needs neither the `datasets` library nor a tokenizer. Hub sources (no files to stat) are read
+(streamed, `streaming=True`) on every run.
 
 `LazySource` stands in for a source's `datasets.Dataset`: its length and fingerprint come from the
 facts, and the records are loaded only if something reads them (a metric whose result is cached
-never does).
+never does). A source of more than HOLD_RECORDS records is never loaded: it is a `StreamedSource`,
+whose drawn rows come from a streamed pass that keeps only them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ TOKEN_SAMPLE = 20_000
 """Records tokenized for such an estimate (a seeded uniform sample)."""
 TOKEN_CHUNK = 4096
 """Texts per batched tokenizer call."""
+HOLD_RECORDS = 50_000
+"""Sources with more records than this are never held in memory: their facts come from one streamed
+pass (exact record count and fingerprint; tokens exact up to SAMPLE_ABOVE records, else estimated
+from a reservoir sample, labelled), and the rows a metric draws from another streamed pass that
+keeps only those rows (`StreamedSource`)."""
 
 
 @dataclass
@@ -39,6 +46,11 @@ class SourceFacts:
     """Tokens of all rendered records with the probe's tokenizer (None: no tokenizer available)."""
     tokens_estimated: bool = False
     """True when `tokens` is extrapolated from TOKEN_SAMPLE records of a huge source."""
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the source is too large to hold (read as a stream whenever rows are needed)."""
+        return self.records > HOLD_RECORDS
 
 
 @lru_cache(maxsize=1)
@@ -82,38 +94,139 @@ def _token_total(ds, tokenizer, seed: int = 0) -> tuple[int, bool]:
     return round(sampled * n / TOKEN_SAMPLE), True
 
 
+@dataclass
+class Scan:
+    """What one streamed pass over a source gives (`scan`)."""
+
+    fingerprint: str
+    records: int
+    report: Any
+    dataset: Any = None
+    """The records as a `datasets.Dataset` when there are at most HOLD_RECORDS of them, else None."""
+    tokens: int | None = None
+    """Streamed sources: tokens of every record (exact up to SAMPLE_ABOVE records) or the estimate."""
+    tokens_estimated: bool = False
+
+
+class _Stream:
+    """The running state of a streamed scan: fingerprint (as `load.fingerprint`), exact token count
+    while at most SAMPLE_ABOVE records, and a reservoir of TOKEN_SAMPLE texts (algorithm R, seeded)."""
+
+    def __init__(self, tokenizer, seed: int):
+        import random
+
+        self.tokenizer, self.rng = tokenizer, random.Random(seed)
+        self.digest = hashlib.sha256()
+        self.n = 0
+        self.exact = 0
+        self.chunk: list[str] = []
+        self.sample: list[str] = []
+
+    def add(self, row: dict) -> None:
+        from curate.records import render
+
+        text = render(row)
+        self.n += 1
+        for part in (row["id"].encode("utf-8"), b"\0", text.encode("utf-8"), b"\1"):
+            self.digest.update(part)
+        if self.tokenizer is None:
+            return
+        if self.n <= SAMPLE_ABOVE:
+            self.chunk.append(text)
+            if len(self.chunk) >= TOKEN_CHUNK:
+                self.flush()
+        elif self.chunk:
+            self.chunk.clear()  # past SAMPLE_ABOVE the total is estimated; the exact part is dropped
+        if len(self.sample) < TOKEN_SAMPLE:
+            self.sample.append(text)
+        else:
+            j = self.rng.randrange(self.n)
+            if j < TOKEN_SAMPLE:
+                self.sample[j] = text
+
+    def flush(self) -> None:
+        self.exact += count_tokens(self.chunk, self.tokenizer)
+        self.chunk.clear()
+
+    def tokens(self) -> tuple[int | None, bool]:
+        if self.tokenizer is None:
+            return None, False
+        if self.n <= SAMPLE_ABOVE:
+            self.flush()
+            return self.exact, False
+        return round(count_tokens(self.sample, self.tokenizer) * self.n / len(self.sample)), True
+
+
+def scan(name: str, tokenizer=None, seed: int = 0) -> Scan:
+    """Read catalog source `name` once as a stream. Up to HOLD_RECORDS records are held and returned
+    as a Dataset (its tokens are then counted by the caller, exactly as for a loaded source); past
+    that the held rows are dropped and the pass keeps only a running fingerprint (equal to
+    `load.fingerprint`), the token count (exact up to SAMPLE_ABOVE records, in batched tokenizer
+    calls) and a reservoir of TOKEN_SAMPLE texts for a larger source's labelled estimate. Memory is
+    bounded by HOLD_RECORDS rows whatever the source's size. No record cap but `--max-records`."""
+    spec = catalog.get(name)
+    report = load.LoadReport(spec.name)
+    held: list[dict] | None = []
+    stream = _Stream(tokenizer, seed)
+    for row in load.iter_records(spec, report, load.max_records(spec, whole=False)):
+        if held is None:
+            stream.add(row)
+            continue
+        held.append(row)
+        if len(held) > HOLD_RECORDS:  # too many to hold: from here on the source is a stream
+            for old in held:
+                stream.add(old)
+            held = None
+    if held is not None:
+        import datasets
+
+        from curate.records import COLUMNS
+
+        features = datasets.Features({c: datasets.Value("string") for c in COLUMNS})
+        ds = datasets.Dataset.from_list(held, features=features)
+        return Scan(fingerprint=load.fingerprint(ds), records=len(ds), report=report, dataset=ds)
+    tokens_, estimated = stream.tokens()
+    return Scan(fingerprint=stream.digest.hexdigest()[:16], records=stream.n, report=report, tokens=tokens_,
+                tokens_estimated=estimated)
+
+
 def facts(name: str, tokenizer_model: str | None = probe.DEFAULT_PROBE, use_cache: bool = True) -> SourceFacts:
     """The facts of catalog source `name` (tokens with `tokenizer_model`'s tokenizer; None = no tokens).
-    Read from the cache when its files are unchanged; else the source is loaded and counted once."""
+    Read from the cache when its files are unchanged; else the source is read once (`scan`: held
+    when small, streamed when it has more than HOLD_RECORDS records)."""
     key = files_key(name)
     cache = Cache("sources", enabled=use_cache)
     base_key = {"v": 1, **key} if key is not None else None
-    tok_key = None
     if base_key is not None:
         hit = cache.get(base_key)
         if hit is not None:
             out = SourceFacts(name=name, **hit)
             if tokenizer_model is None:
                 return out
-            tok_key = {**base_key, "tokenizer": probe.model_id(tokenizer_model)}
-            tok_hit = cache.get(tok_key)
+            tok_hit = cache.get({**base_key, "tokenizer": probe.model_id(tokenizer_model)})
             if tok_hit is not None:
                 out.tokens, out.tokens_estimated = tok_hit["tokens"], tok_hit["estimated"]
                 return out
-    ds, report = load.load_with_report(name)  # not memoised: the files changed (or were never read)
-    out = SourceFacts(name=name, fingerprint=load.fingerprint(ds), records=len(ds), skipped=dict(report.skipped))
-    _LOADED[(name, out.fingerprint)] = ds
-    if base_key is not None:
-        cache.put(base_key, {"fingerprint": out.fingerprint, "records": out.records, "skipped": out.skipped})
+    tok = None
     if tokenizer_model is not None:
         from curate import tokens
 
         tok = tokens.maybe_tokenizer(tokenizer_model)
-        if tok is not None:
-            out.tokens, out.tokens_estimated = _token_total(ds, tok)
-            if base_key is not None:
-                cache.put({**base_key, "tokenizer": probe.model_id(tokenizer_model)},
-                          {"tokens": out.tokens, "estimated": out.tokens_estimated})
+    found = scan(name, tok)  # not memoised: the files changed (or were never read)
+    out = SourceFacts(name=name, fingerprint=found.fingerprint, records=found.records,
+                      skipped=dict(found.report.skipped))
+    if found.dataset is not None:
+        _LOADED[(name, out.fingerprint)] = found.dataset
+    if base_key is not None:
+        cache.put(base_key, {"fingerprint": out.fingerprint, "records": out.records, "skipped": out.skipped})
+    if tok is not None:
+        if found.dataset is not None:
+            out.tokens, out.tokens_estimated = _token_total(found.dataset, tok)
+        else:
+            out.tokens, out.tokens_estimated = found.tokens, found.tokens_estimated
+        if base_key is not None:
+            cache.put({**base_key, "tokenizer": probe.model_id(tokenizer_model)},
+                      {"tokens": out.tokens, "estimated": out.tokens_estimated})
     return out
 
 
@@ -134,7 +247,9 @@ class LazySource:
     def dataset(self):
         if self._ds is None:
             self._ds = _LOADED.get((self.name, self.facts.fingerprint))
-            if self._ds is None:
+            if self._ds is None and self.facts.streamed:
+                self._ds = StreamedSource(self.name, self.facts.records)
+            elif self._ds is None:
                 self._ds = load.load_with_report(self.name)[0]
                 _LOADED[(self.name, self.facts.fingerprint)] = self._ds
             if len(self._ds) != self.facts.records:  # files changed under us since the facts were cached
@@ -163,9 +278,54 @@ class LazySource:
         return getattr(self.dataset, attr)
 
 
+class StreamedSource:
+    """A source too large to hold, read as a stream whenever rows are asked for. `select(rows)` makes
+    one pass that keeps only those rows (up to the last one asked for), so a seeded batch plan drawn
+    over the exact record count (`batching.draw`) gives the very rows a loaded copy would: batches
+    are deterministic under the seed and the same whether the source is held or streamed."""
+
+    def __init__(self, name: str, records: int):
+        self.name, self.records = name, records
+
+    def __len__(self) -> int:
+        return self.records
+
+    def _rows(self):
+        spec = catalog.get(self.name)
+        return load.iter_records(spec, load.LoadReport(spec.name), load.max_records(spec, whole=False))
+
+    def __iter__(self):
+        return self._rows()
+
+    def select(self, indices) -> list[dict]:
+        """The record rows at `indices` (any order, as given), from one streamed pass."""
+        want = [int(i) for i in indices]
+        if not want:
+            return []
+        if min(want) < 0 or max(want) >= self.records:
+            raise IndexError(f"{self.name}: rows outside 0..{self.records - 1}")
+        wanted, last, got = set(want), max(want), {}
+        rows = self._rows()
+        try:
+            for i, row in enumerate(rows):
+                if i in wanted:
+                    got[i] = row
+                if i >= last:
+                    break
+        finally:
+            rows.close()
+        if len(got) < len(wanted):
+            from curate.errors import CurateError
+
+            raise CurateError(f"source {self.name!r} changed while it was being ranked "
+                              f"({self.records} records counted, fewer now); rerun")
+        return [got[i] for i in want]
+
+
 def fingerprint_of(dataset) -> str:
     """The content fingerprint of a records dataset, without hashing it again when it is known."""
     return getattr(dataset, "curate_fingerprint", None) or load.fingerprint(dataset)
 
 
-__all__ = ["SourceFacts", "facts", "files_key", "count_tokens", "LazySource", "fingerprint_of"]
+__all__ = ["SourceFacts", "facts", "scan", "Scan", "files_key", "count_tokens", "LazySource", "StreamedSource",
+           "fingerprint_of"]

@@ -159,6 +159,9 @@ def _rank(config, names, excluded, metric_objs, adaptive, step, on_row, state) -
     for n, f in facts.items():
         if f.tokens_estimated:
             notes.append(f"{n}: token count estimated from a sample of {artefacts.TOKEN_SAMPLE} records")
+        if f.streamed:
+            notes.append(f"{n}: {f.records} records, streamed (not held in memory); the drawn batches are read "
+                         "in one more streamed pass")
 
     t2v = metric_objs.get("task2vec")
     k_max = t2v.config.batches if t2v is not None else None

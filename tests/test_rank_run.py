@@ -4,6 +4,7 @@ they finish, interrupts, a cached rerun that loads nothing, adaptive batches, pr
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -313,3 +314,20 @@ def test_token_counts_are_batched_and_equal_unbatched(monkeypatch):
     monkeypatch.setattr(tokens, "CHUNK", 7)
     assert tokens.lengths(texts, tok) == one
     assert artefacts.count_tokens(texts, tok) == sum(one)
+
+
+def test_a_streamed_source_ranks_exactly_as_a_held_one_without_being_loaded(world, isolated_cache, monkeypatch):
+    held = rank(world, OPTIONS)
+    for ns in ("task2vec", "task2vec-estimates", "batch-tokens", "sources", "tokens"):  # all cold again
+        shutil.rmtree(isolated_cache / ns, ignore_errors=True)
+    artefacts._LOADED.clear()
+    monkeypatch.setattr(artefacts, "HOLD_RECORDS", 10)  # every 24-record source is now "too large to hold"
+
+    def forbidden(*_a, **_k):
+        raise AssertionError("a streamed source was loaded whole")
+
+    monkeypatch.setattr(load, "load_with_report", forbidden)
+    monkeypatch.setattr(load, "load_source", forbidden)
+    streamed = rank(world, OPTIONS)
+    assert numbers(streamed) == numbers(held)  # same facts, same seeded batches, same embeddings
+    assert all(any(f"{s}: 24 records, streamed" in n for n in streamed.notes) for s in ["lean2", "chat", "cook"])
