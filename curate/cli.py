@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
@@ -430,10 +430,10 @@ def rank(
     if "task2vec" in config.metrics:
         probe.resolve(probe_name)  # "not pulled" / an offline hub id: before any data is read
     outputs = [p for p in (json_path, csv_path) if p]
-    if outputs:
-        STATE["resume"] = (f"the sources finished so far are in {', '.join(map(str, outputs))} (complete: false); "
-                           f"rerun the same command to fill in the rest from the cache")
     partial = PartialRanking(json_path, csv_path)
+    if outputs:
+        STATE["resume"] = (f"the sources finished so far are in {', '.join(map(str, partial.paths()))} "
+                           f"(complete: false); rerun the same command to fill in the rest from the cache")
     extra: dict[str, Any] = {}
     if partial.param(run_rank):
         extra[partial.param(run_rank)] = partial
@@ -491,6 +491,13 @@ class PartialRanking:
 
     def __init__(self, json_path: Optional[Path], csv_path: Optional[Path]):
         self.json_path, self.csv_path = json_path, csv_path
+        # A complete ranking already at a path is kept until this run completes: partial rows go beside it.
+        self.partial_json = _beside_if_complete(json_path, _json_is_complete)
+        self.partial_csv = _beside_if_complete(csv_path, _csv_is_complete)
+
+    def paths(self) -> list[Path]:
+        """Where an interrupted run leaves its rows."""
+        return [p for p in (self.partial_json or self.json_path, self.partial_csv or self.csv_path) if p]
 
     def param(self, fn: Any) -> Optional[str]:
         """The keyword of `fn` that takes the ranking-so-far callback, if it has one and we write files."""
@@ -507,12 +514,38 @@ class PartialRanking:
         self.write(data)
 
     def write(self, data: dict) -> list[str]:
+        done = bool(data.get("complete"))
         bad: list[str] = []
         if self.json_path:
-            bad = write_json(self.json_path, data)
+            bad = write_json(self.json_path if done or not self.partial_json else self.partial_json, data)
         if self.csv_path:
-            write_csv(self.csv_path, data)
+            write_csv(self.csv_path if done or not self.partial_csv else self.partial_csv, data)
+        if done:
+            for p in (self.partial_json, self.partial_csv):
+                if p:
+                    p.unlink(missing_ok=True)
         return bad
+
+
+def _beside_if_complete(path: Optional[Path], complete: Callable[[Path], bool]) -> Optional[Path]:
+    if path is None or not path.is_file() or not complete(path):
+        return None
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def _json_is_complete(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("complete") is True
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _csv_is_complete(path: Path) -> bool:
+    try:
+        rows = path.read_text(encoding="utf-8").splitlines()[1:]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bool(rows) and all(r.endswith(",true") for r in rows)
 
 
 def write_csv(path: Path, result: dict) -> None:
