@@ -83,9 +83,11 @@ class RayExecutor:
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
-        log = logging.getLogger("ray.data")
-        level = log.level
-        log.setLevel(logging.CRITICAL)  # a failed run is reported below, in one line, not as Ray Data's traceback
+        # a failed run is reported below in one line, not as Ray Data's traceback on the console (its log file keeps it)
+        quiet = [h for h in logging.getLogger("ray.data").handlers if "File" not in type(h).__name__]
+        levels = [h.level for h in quiet]
+        for h in quiet:
+            h.setLevel(logging.CRITICAL)
         reader = ThreadPoolExecutor(1, thread_name_prefix="curate-ray-reader")
         it = iter(tasks)
         seq = 0
@@ -104,14 +106,19 @@ class RayExecutor:
                     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                         _run_batch, batch_size=None, fn_args=(fn, shared_ref), num_cpus=1, max_retries=0)
                 want = items[0]["seq"]
-                for row in ds.iter_rows():
-                    if int(row["seq"]) != want:
-                        raise RuntimeError(f"Ray Data returned shard {row['seq']} where {want} was due")
-                    want += 1
-                    result = pickle.loads(row["result"])
-                    if isinstance(result, _Failed):  # bad input: the user's one-line error, as the local engine
-                        raise result.error
-                    yield result
+                rows = iter(ds.iter_rows())
+                try:
+                    for row in rows:
+                        if int(row["seq"]) != want:
+                            raise RuntimeError(f"Ray Data returned shard {row['seq']} where {want} was due")
+                        want += 1
+                        result = pickle.loads(row["result"])
+                        if isinstance(result, _Failed):  # bad input: the user's one-line error, as locally
+                            raise result.error
+                        yield result
+                finally:
+                    if hasattr(rows, "close"):
+                        rows.close()  # stops this window's execution now, not when the iterator is collected
                 if want != seq:
                     raise RuntimeError(f"Ray Data returned {want - items[0]['seq']} of {len(items)} shards")
         except ray.exceptions.RayError as exc:
@@ -119,14 +126,15 @@ class RayExecutor:
             from curate.pipeline.executor import WorkerDied
 
             raise WorkerDied(f"a Ray task died mid-run ({_describe(exc)}); nothing was written, run the "
-                                  "command again") from exc
+                             f"command again{_log_hint()}") from exc
         except BaseException:
             failed = True
             raise
         finally:
-            reader.shutdown(wait=False, cancel_futures=True)
+            reader.shutdown(wait=True, cancel_futures=True)  # at most one window's read still under way
             ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.print_on_execution_start = saved
-            log.setLevel(level)
+            for h, lv in zip(quiet, levels):
+                h.setLevel(lv)
             if failed:
                 self._settle()
 
@@ -145,6 +153,16 @@ class RayExecutor:
     def close(self) -> None:
         if self._started:
             self.ray.shutdown()
+
+
+def _log_hint() -> str:
+    try:
+        from ray.data._internal.logging import get_log_directory
+
+        folder = get_log_directory()
+    except Exception:
+        return ""
+    return f" (Ray Data's log: {folder}/ray-data.log)" if folder else ""
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:
