@@ -1,8 +1,8 @@
 """The driver's side of a run: shard results spilled to a work folder, compact columns kept in memory.
 
-Each shard's surviving rows go to one Parquet file and its MinHash signatures to one flat file on
-disk; in memory stay only compact per-record columns (source index and row, tokens, digest, LSH
-band keys, id), in global priority order (sources in rank order, records in source order). The
+Each shard's surviving rows go to one Parquet file, its MinHash signatures and LSH band keys to flat
+files on disk; in memory stay only compact per-record columns (source index and row, tokens, digest,
+id: about 65 bytes a record), in global priority order (sources in rank order, records in source order). The
 global dedup reads them (and the signatures of candidate pairs only); the selection and the writer
 read rows back from the spill by position.
 """
@@ -24,11 +24,12 @@ class Corpus:
     def __init__(self, work: Path, sources: list[str], num_perm: int):
         self.work, self.sources, self.num_perm = Path(work), list(sources), num_perm
         self._src = {s: i for i, s in enumerate(self.sources)}
-        self._parts: dict[str, list[Any]] = {k: [] for k in ("gkey", "tokens", "digests", "has", "bands", "ids")}
+        self._parts: dict[str, list[Any]] = {k: [] for k in ("gkey", "tokens", "digests", "has", "ids")}
         self._shard_start: list[int] = []
         self._shard_path: list[Path] = []
         self._sig_path = self.work / "signatures.u32"
         self._sig_fh = open(self._sig_path, "wb")
+        self._band_fh: list[Any] = []  # one file per LSH band (opened at the first shard, when b is known)
         self.n = 0
         self._cached: tuple[int, Any] | None = None
 
@@ -48,7 +49,10 @@ class Corpus:
         p["tokens"].append(res.table.column("tokens").to_numpy().astype(np.int64))
         p["digests"].append(res.keys.digests)
         p["has"].append(res.keys.has_signature)
-        p["bands"].append(res.keys.bands)
+        if not self._band_fh:
+            self._band_fh = [open(self._band_path(k), "wb") for k in range(res.keys.bands.shape[1])]
+        for k, fh in enumerate(self._band_fh):
+            fh.write(np.ascontiguousarray(res.keys.bands[:, k], dtype=np.uint64).tobytes())
         p["ids"].append(res.table.column("id").combine_chunks())
         self._sig_fh.write(np.ascontiguousarray(res.keys.signatures, dtype=np.uint32).tobytes())
         self._shard_start.append(self.n)
@@ -59,12 +63,14 @@ class Corpus:
         import pyarrow as pa
 
         self._sig_fh.close()
+        for fh in self._band_fh:
+            fh.close()
+        self.b = b
         p = self._parts
         self.gkey = np.concatenate(p["gkey"]) if p["gkey"] else np.zeros(0, np.int64)
         self.tokens = np.concatenate(p["tokens"]) if p["tokens"] else np.zeros(0, np.int64)
         self.digests = np.concatenate(p["digests"]) if p["digests"] else np.zeros(0, "S32")
         self.has = np.concatenate(p["has"]) if p["has"] else np.zeros(0, bool)
-        self.bands = np.concatenate(p["bands"]) if p["bands"] else np.zeros((0, b), np.uint64)
         self.ids = pa.chunked_array(p["ids"], pa.string()) if p["ids"] else pa.chunked_array([], pa.string())
         self._parts = {}
         assert np.all(np.diff(self.gkey) > 0), "shard results out of order"
@@ -76,11 +82,22 @@ class Corpus:
 
     def close(self) -> None:
         self._mm = None
-        if not self._sig_fh.closed:
-            self._sig_fh.close()
+        for fh in (self._sig_fh, *self._band_fh):
+            if not fh.closed:
+                fh.close()
 
     def resolve(self, signer: dedup.Signer) -> dedup.Resolution:
-        return dedup.resolve(self.digests, self.has, self.bands, self.signatures, signer.threshold, signer.b, signer.r)
+        return dedup.resolve(self.digests, self.has, [lambda k=k: self.band(k) for k in range(self.b)],
+                             self.signatures, signer.threshold, signer.b, signer.r)
+
+    def _band_path(self, k: int) -> Path:
+        return self.work / f"band-{k:02d}.u64"
+
+    def band(self, k: int) -> np.ndarray:
+        """LSH band k's key of every record (read from the spill; one band in memory at a time)."""
+        if not self.n:
+            return np.zeros(0, np.uint64)
+        return np.fromfile(self._band_path(k), dtype=np.uint64)
 
     # ------------------------------------------------------------------ lookups
     def source_of(self, pos: int) -> str:

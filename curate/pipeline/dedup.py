@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from operator import methodcaller
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -39,6 +39,13 @@ class Keys:
     """(n,) bool: near dedup applies (near dedup on and the text has at least one token)."""
     bands: np.ndarray
     """(n, b) uint64: one key per LSH band (a hash of the band's values)."""
+
+    @staticmethod
+    def concat(parts: list["Keys"], signer: "Signer") -> "Keys":
+        if not parts:
+            return signer.keys_from_tokens([])
+        return Keys(*(np.concatenate([getattr(k, f) for k in parts]) for f in
+                      ("digests", "signatures", "has_signature", "bands")))
 
 
 class Signer:
@@ -131,12 +138,14 @@ class Resolution:
     similarity: np.ndarray
 
 
-def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray,
+def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray | Sequence[Callable[[], np.ndarray]],
             signatures: Callable[[np.ndarray], np.ndarray], threshold: float, b: int, r: int) -> Resolution:
     """Resolve duplicates over all records (arrays in global priority order).
 
-    `signatures(idx)` returns the MinHash rows of records `idx` (ascending); only candidates are read,
-    so the signatures may live on disk.
+    `bands`: the (n, b) band keys, or one loader per band returning that band's (n,) keys (so only one
+    band is in memory at a time). `signatures(idx)` returns the MinHash rows of records `idx` (ascending);
+    only candidates are read, so the signatures may live on disk. Memory beyond the inputs: O(n) for one
+    band at a time, and O(records that share some band key) for the candidate groups.
     """
     n = len(digests)
     status = np.zeros(n, dtype=np.int8)
@@ -146,34 +155,44 @@ def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray,
         return Resolution(status, kept_of, sim)
     _, first, inverse = np.unique(digests, return_index=True, return_inverse=True)
     rep = first[inverse.reshape(-1)]
+    del first, inverse
     is_rep = rep == np.arange(n)
     kept = is_rep.copy()
+    if isinstance(bands, np.ndarray):
+        loaders = [(lambda k=k: bands[:, k]) for k in range(bands.shape[1])]
+    else:
+        loaders = list(bands)
 
     cand = np.flatnonzero(is_rep & has_signature)
     if len(cand) > 1:
-        # per band: groups of candidates sharing a key (members ascending), and each candidate's group
-        groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (group id per cand, starts, members)
-        involved = np.zeros(len(cand), dtype=bool)
-        for k in range(bands.shape[1]):
-            keys = bands[cand, k]
+        # per band, only the candidates in a group of >= 2 sharing a key: (their index into cand, ascending;
+        # their group; group starts; members per group, ascending)
+        groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for load in loaders:
+            keys = np.asarray(load())[cand]
             order = np.argsort(keys, kind="stable")
             sk = keys[order]
+            del keys
             new = np.ones(len(sk), dtype=bool)
             new[1:] = sk[1:] != sk[:-1]
+            del sk
             gid_sorted = np.cumsum(new) - 1
-            sizes = np.bincount(gid_sorted)
-            starts = np.concatenate([[0], np.cumsum(sizes)])
-            gid = np.empty(len(cand), dtype=np.int64)
-            gid[order] = gid_sorted
-            gid[sizes[gid] < 2] = -1
-            involved |= gid >= 0
-            groups.append((gid, starts, cand[order]))
-        for c in np.flatnonzero(involved):
+            multi = np.bincount(gid_sorted)[gid_sorted] >= 2
+            order, new = order[multi], new[multi]
+            del gid_sorted, multi
+            gid = np.cumsum(new) - 1  # groups renumbered over the kept entries (still contiguous)
+            starts = np.concatenate([[0], np.cumsum(np.bincount(gid))]) if len(gid) else np.zeros(1, np.int64)
+            members = cand[order]
+            by_c = np.argsort(order, kind="stable")
+            groups.append((order[by_c], gid[by_c], starts, members))
+        involved = np.unique(np.concatenate([g[0] for g in groups])) if groups else np.zeros(0, np.int64)
+        for c in involved:
             j = cand[c]
             parts = []
-            for gid, starts, members in groups:
-                g = gid[c]
-                if g >= 0:
+            for cidx, gid, starts, members in groups:
+                at = np.searchsorted(cidx, c)
+                if at < len(cidx) and cidx[at] == c:
+                    g = gid[at]
                     m = members[starts[g]:starts[g + 1]]
                     parts.append(m[: np.searchsorted(m, j)])
             earlier = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)

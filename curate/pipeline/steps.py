@@ -18,6 +18,8 @@ from curate.pipeline.dedup import Keys, Signer
 from curate.records import COLUMNS, DEFAULT_RENDER, render
 
 CONTAMINATION = "contamination"
+CHUNK = 2048
+"""Records of a shard that go through the steps together."""
 
 
 class Render(Step):
@@ -133,9 +135,17 @@ def run_shard(shared: Shared, task: ShardTask) -> ShardResult:
 
     steps: list[Step] = [Render(shared.tokenizer), Decontaminate(shared.index), *shared.extra_steps]
     n_in = len(task.rows)
-    rows, removed = run_steps(steps, task.rows)
-    candidate_tokens = sum(r["tokens"] for r in task.rows)
-    keys = shared.signer.keys_from_tokens([render_tokens(r) for r in rows])
+    rows, removed, parts, candidate_tokens = [], [], [], 0
+    for lo in range(0, n_in, CHUNK):  # steps per chunk: token lists of one chunk held at a time
+        chunk = task.rows[lo:lo + CHUNK]
+        kept, gone = run_steps(steps, chunk)
+        candidate_tokens += sum(r["tokens"] for r in chunk)
+        parts.append(shared.signer.keys_from_tokens([render_tokens(r) for r in kept]))
+        for r in chunk:
+            del r["_toks"]
+        rows += kept
+        removed += gone  # chunks in row order: removals stay in row order
+    keys = Keys.concat(parts, shared.signer)
     cols: dict[str, Any] = {c: pa.array([r[c] for r in rows], pa.string()) for c in (*COLUMNS, "text")}
     cols["tokens"] = pa.array(np.array([r["tokens"] for r in rows], dtype=np.int64))
     cols["_row"] = pa.array(np.array([r["_row"] for r in rows], dtype=np.int64))
