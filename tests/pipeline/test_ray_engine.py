@@ -94,13 +94,21 @@ def test_bad_input_in_a_task_is_the_users_one_line_error(local_ray):
 
 # ----------------------------------------------------------------------------- the mix
 @pytest.mark.parametrize("strategy", ["top-k", "proportional", "select", "random"])
-def test_ray_gives_the_same_mix_as_local(sources, tmp_path, tok, local_ray, strategy):
+def test_ray_gives_the_same_mix_as_local(sources, tmp_path, tok, local_ray, strategy, monkeypatch):
+    from curate.pipeline.corpus import Corpus
+
     kw = dict(strategy=strategy, k=3, budget=10**6 if strategy == "top-k" else 3000)
     ref = build(tmp_path, tok, "ref", **kw)
+    back = []  # what reaches the driver from each Ray task
+    add = Corpus.add
+    monkeypatch.setattr(Corpus, "add", lambda self, res: (back.append((res.path, res.table.column_names)),
+                                                          add(self, res))[1])
     for shard_records in (4, 7):  # 4: ~20 shards, several Ray Data windows; a duplicate pair split across shards
         ray_mix = build(tmp_path, tok, f"ray-{shard_records}", engine="ray", workers=2,
                         shard_records=shard_records, **kw)
         same_bytes(ref.out, ray_mix.out)
+    # the workers wrote the rows; only compact columns (and keys, removals) came back
+    assert len(back) > 10 and all(path and cols == ["id", "tokens", "_row"] for path, cols in back)
     removed = ref.manifest["totals"]["removed"]
     assert removed["exact_duplicate"] and removed["near_duplicate"] and removed["contamination"]
     assert leftovers(tmp_path) == ["ray-4", "ray-7"]  # no work or temp folders left behind
