@@ -6,7 +6,8 @@ one base are not near duplicates of each other), in two sources (jsonl shards), 
 - near duplicates (2%: an earlier record of >= 120 words with one word replaced),
 - ProofNet test items (200, some upper-cased), which decontamination must remove.
 Then one mix per configuration (engine, workers, shards), each in a fresh process; reported: wall time,
-records/s, peak RSS (the driver, and the whole process tree including workers and Ray's own processes,
+records/s, records per CPU-second (user + system time of the whole process tree, sampled every 0.1 s:
+the per-core rate, less sensitive than wall time to other jobs on the machine), the load average, peak RSS (the driver, and the whole process tree including workers and Ray's own processes,
 sampled every 0.1 s), the share of planted items removed, unplanted records removed as duplicates, and
 whether every configuration wrote the same bytes (data.jsonl, removed.jsonl, manifest.json).
 
@@ -151,7 +152,9 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
     proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     peak = {"driver": 0, "tree": 0}
+    cpu: dict[int, float] = {}  # pid -> user + system seconds, last seen (every process of the tree)
     stop = threading.Event()
+    load0 = os.getloadavg()
 
     def poll():
         p = psutil.Process(proc.pid)
@@ -159,7 +162,15 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
             try:
                 kids = p.children(recursive=True)
                 driver = p.memory_info().rss
-                tree = driver + sum(k.memory_info().rss for k in kids if k.is_running())
+                tree = driver
+                for k in [p, *kids]:
+                    try:
+                        if k is not p:
+                            tree += k.memory_info().rss
+                        t = k.cpu_times()
+                        cpu[k.pid] = t.user + t.system
+                    except psutil.Error:
+                        pass
                 peak["driver"], peak["tree"] = max(peak["driver"], driver), max(peak["tree"], tree)
             except psutil.Error:
                 pass
@@ -177,7 +188,8 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
     result["sha"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16]
                      for f in ("data.jsonl", "removed.jsonl", "manifest.json")}
     result.update(config=cfg, records=n, shard_records=spec["shard_records"], peak_rss_driver_mb=peak["driver"] / 2**20,
-                  peak_rss_tree_mb=peak["tree"] / 2**20)
+                  peak_rss_tree_mb=peak["tree"] / 2**20, cpu_s=sum(cpu.values()), load_start=load0,
+                  load_end=os.getloadavg())
     return result
 
 
@@ -232,10 +244,14 @@ def main() -> None:
             rows.append(r)
             rc = r["recall"]
             print(f"{n:>9,} {cfg:<12} {r['wall_s']:7.1f} s {r['in'] / r['wall_s']:8.0f} rec/s  "
+                  f"{r['in'] / r['cpu_s']:6.0f} rec/CPU-s (CPU {r['cpu_s']:.0f} s; load {r['load_start'][0]:.1f}"
+                  f"->{r['load_end'][0]:.1f})  "
                   f"RSS driver {r['peak_rss_driver_mb']:6.0f} MB tree {r['peak_rss_tree_mb']:6.0f} MB  "
                   f"recall exact {rc['exact']:.4f} near {rc['near']:.4f} proofnet {rc['proofnet']:.3f}  "
                   f"unplanted removed {rc['unplanted_removed']}  sha {r['sha']['data.jsonl']}/"
                   f"{r['sha']['removed.jsonl']}/{r['sha']['manifest.json']}", flush=True)
+            if args.json:  # after every configuration, so a stopped run keeps what it measured
+                Path(args.json).write_text(json.dumps(rows, indent=2))
         same = {json.dumps(r["sha"], sort_keys=True) for r in rows if r["records"] == n}
         print(f"{n:,}: identical output across {len([r for r in rows if r['records'] == n])} configs: "
               f"{'yes' if len(same) == 1 else 'NO'}", flush=True)
