@@ -183,11 +183,13 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def pick_threads(requested: int | None = None) -> int:
+def pick_threads(requested: int | None = None, own: float = 1.0) -> int:
     """Threads for torch on the CPU: `requested`, else $CURATE_THREADS, else the cores that other
-    processes leave free by the 1-minute load average (less 1 for this running process; at least 1).
-    On a machine other jobs share, one thread per free core avoids the stalls seen with 2 threads on
-    2 loaded cores (benchmarks/RESULTS.md, "Ranking speed"); on an idle machine it is every core."""
+    processes leave free by the 1-minute load average, less `own` — this process's share of that load
+    (1 before it computes; the threads it has been running when re-picked between batches) — and at
+    least 1. On a machine other jobs share, one thread per free core avoids the stalls seen with 2
+    threads on 2 loaded cores (a batch took 53 s with 2 threads and 11 s with 1 at load 5–6,
+    benchmarks/RESULTS.md, "Ranking speed"); on an idle machine it is every core."""
     if requested is None and os.environ.get("CURATE_THREADS", "").strip():
         try:
             requested = int(os.environ["CURATE_THREADS"])
@@ -199,19 +201,28 @@ def pick_threads(requested: int | None = None) -> int:
         return requested
     cores = available_cores()
     try:
-        others = max(0.0, os.getloadavg()[0] - 1.0)
+        others = max(0.0, os.getloadavg()[0] - own)
     except (AttributeError, OSError):
         others = 0.0
     return max(1, min(cores, int(cores - others + 0.5)))
 
 
-def set_threads(requested: int | None = None) -> int:
-    """`torch.set_num_threads(pick_threads(requested))`; returns the number set."""
+def set_threads(requested: int | None = None, repick: bool = False) -> int:
+    """`torch.set_num_threads(pick_threads(requested))`; returns the number set. `repick`: between
+    batches, where this process's own threads are part of the load average (the load can change
+    during a long ranking, so the choice follows it)."""
     import torch
 
-    n = pick_threads(requested)
-    torch.set_num_threads(n)
+    n = pick_threads(requested, own=float(torch.get_num_threads()) if repick else 1.0)
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
     return n
+
+
+def current_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def model_id(model: str) -> str:

@@ -104,3 +104,21 @@ def test_a_huge_source_is_counted_and_sampled_deterministically_in_bounded_memor
     assert f.tokens_estimated is True and abs(f.tokens - exact) < 0.05 * exact  # 500 of 20,000, scaled up
     again = artefacts.facts("huge", "any", use_cache=False)
     assert (again.tokens, again.fingerprint, again.records) == (f.tokens, f.fingerprint, f.records)  # seeded
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", ["forml4", "gsm8k"])
+def test_real_sources_streamed_give_the_held_facts_and_the_same_seeded_batches(name, isolated_cache, tok,
+                                                                               monkeypatch):
+    monkeypatch.setattr("curate.tokens.maybe_tokenizer", lambda _m: tok)
+    held = artefacts.facts(name, "any", use_cache=False)
+    monkeypatch.setattr(artefacts, "HOLD_RECORDS", 500)
+    streamed = artefacts.facts(name, "any", use_cache=False)
+    assert streamed.streamed and not held.streamed
+    assert (streamed.fingerprint, streamed.records, streamed.skipped, streamed.tokens) == \
+        (held.fingerprint, held.records, held.skipped, held.tokens)
+    plan = batching.draw(held.records, 4, 32, seed=0)
+    rows = [r for b in plan.rows for r in b]
+    assert load.texts(artefacts.StreamedSource(name, streamed.records).select(rows)) == \
+        load.texts(load.load_source(name).select(rows))

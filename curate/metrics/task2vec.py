@@ -85,10 +85,12 @@ class Config:
     precision: str = "fp32"
     """The probe trunk's forward pass: 'fp32', or 'bf16' (autocast; the head Fisher, gradients and
     every accumulator stay fp32). fp32 stays the default by measurement (benchmarks/RESULTS.md,
-    "Ranking speed"); bf16 embeddings are cached apart from fp32 ones."""
+    "Ranking speed": on the default ranking bf16 keeps the order but moves alignments by up to 0.17 of
+    their CI half-width, over the 0.1 bar); bf16 embeddings are cached apart from fp32 ones."""
     threads: int | None = None
     """CPU threads for the probe (torch.set_num_threads); None = picked from the cores this process
-    may use and the load average, so a shared machine is not oversubscribed (`probe.pick_threads`)."""
+    may use and the load average, so a shared machine is not oversubscribed, and picked again before
+    every batch as the load changes (`probe.pick_threads`)."""
 
 
 @dataclass
@@ -368,6 +370,8 @@ class Task2VecMetric(AlignmentMetric):
         """A shared progress task to advance per computed batch (set by `curate.rank`)."""
         self.batch_seconds: list[float] = []
         """Wall time of every batch computed by this instance (probe loading not included)."""
+        self.batch_threads: list[int] = []
+        """CPU threads each of those batches ran with (re-picked before each batch, `probe.set_threads`)."""
 
     @property
     def device(self):
@@ -500,6 +504,9 @@ class Task2VecMetric(AlignmentMetric):
     def _compute(self, key: dict[str, Any], seqs: list, pad: int, seed: int, i: int) -> dict[str, Any]:
         def run():
             self.model()  # a first batch's time is the batch alone, not the probe load
+            if self.device.type == "cpu":  # other jobs' load may have changed since the last pick
+                self.batch_threads.append(probe.set_threads(self.config.threads, repick=True) if self.batch_seconds
+                                          else probe.current_threads())
             t0 = time.perf_counter()
             batch = batching.collate(seqs, pad)
             vec = self.embed(batch, seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))

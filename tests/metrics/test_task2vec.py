@@ -348,3 +348,45 @@ def test_cached_estimates_equal_computed_ones_and_follow_the_settings(tiny_probe
     assert first == again == direct
     assert metric(path, n_boot=300).alignment(b, a) == coefficients.alignment(b.data.matrix, a.data.matrix,
                                                                               "task2vec", 300, 0)
+
+
+def test_threads_are_picked_again_between_batches_counting_this_process_own_threads(monkeypatch):
+    import torch
+
+    from curate import probe
+
+    monkeypatch.delenv("CURATE_THREADS", raising=False)
+    monkeypatch.setattr(probe, "available_cores", lambda: 2)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(probe.os, "getloadavg", lambda: (2.1, 2.0, 2.0))  # our own 2 threads, nothing else
+        assert probe.set_threads(repick=True) == 2
+        assert probe.pick_threads() == 1  # counted as a fresh process (own = 1), 1.1 would be someone else's
+        monkeypatch.setattr(probe.os, "getloadavg", lambda: (5.0, 4.0, 3.0))  # others came: step down
+        assert probe.set_threads(repick=True) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setattr(probe.os, "getloadavg", lambda: (1.2, 3.0, 3.0))  # they left: step up again
+        assert probe.set_threads(repick=True) == 2
+        assert probe.set_threads(1, repick=True) == 1  # a request always wins
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_each_cpu_batch_picks_its_threads_and_the_embeddings_do_not_depend_on_them(tiny_probe, monkeypatch):
+    import torch
+
+    from curate import probe
+
+    monkeypatch.delenv("CURATE_THREADS", raising=False)
+    monkeypatch.setattr(probe, "available_cores", lambda: 2)
+    loads = iter([(1.0,) * 3, (5.0,) * 3, (1.0,) * 3, (1.0,) * 3])  # model load, then batches 2 and 3
+    monkeypatch.setattr(probe.os, "getloadavg", lambda: next(loads))
+    before = torch.get_num_threads()
+    try:
+        m = metric(tiny_probe(), device="cpu", use_cache=False)
+        got = m.prepare("lean", records("lean", 40), 0)
+        assert m.batch_threads == [2, 1, 2] and len(m.batch_seconds) == 3
+        fixed = metric(tiny_probe(), device="cpu", use_cache=False, threads=1).prepare("lean", records("lean", 40), 0)
+        np.testing.assert_array_equal(got.data.matrix, fixed.data.matrix)
+    finally:
+        torch.set_num_threads(before)
