@@ -3,7 +3,8 @@
 Each command runs in its own child process (through a one-child helper, so the peak read with
 `getrusage(RUSAGE_CHILDREN)` belongs to that command alone), with a fresh cache folder (so the
 base-model eval is computed, not read from the cache) that links to the pulled probe models.
-Prints one table row per command: peak RSS, wall time, and the phase times the run recorded.
+Prints one table row per command: peak RSS, wall time, and the phase times the run recorded, then
+per run the peaks it recorded after each phase (`peak_rss_mib` in metrics.json), steps and CEs.
 
     flock /tmp/curate-heavy.lock nice -n 5 python benchmarks/train_memory.py            # default train
     python benchmarks/train_memory.py --which train --budget 2048 --epochs 1                # one full batch
@@ -109,6 +110,11 @@ def main() -> None:
         shown = " ".join(a if a.startswith("-") or "/" not in a else Path(a).name for a in cmd[3:])
         print(f"| `curate {shown}` | {res['rc']} | {res['peak_rss_mib']:.0f} | {res['wall_s']:.0f} | "
               f"{total('eval_seconds_before')} | {total('train_seconds')} | {total('eval_seconds_after')} |", flush=True)
+        for m in metrics:
+            steps = len(m.get("train_loss", []))
+            phases = ", ".join(f"{k} {v:,.0f}" for k, v in m.get("peak_rss_mib", {}).items())
+            print(f"  {m['train']}: peak after {phases} MiB; {steps} steps, {m['train_seconds'] / max(steps, 1):.1f} s/step; "
+                  f"CE {m['eval_ce_before']:.4f} -> {m['eval_ce_after']:.4f}", flush=True)
         if res["rc"] != 0:
             print("  " + "\n  ".join((work / f"{which}.log").read_text().splitlines()[-8:]))
     print(f"# load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -9,7 +9,8 @@ one GPU or several (`accelerate launch -m curate.cli train ...`; on CPUs
 
 Memory: the loss never holds a whole batch's logits (`train.loss`: head + CE over chunks of tokens)
 and, by default, each layer's activations are recomputed in the backward pass (activation
-checkpointing: the same gradients, about a third more training compute); peak resident memory of
+checkpointing: the same gradients, about a third more training compute), and large freed blocks go
+back to the OS instead of piling up in the C heap (`train.heap`); peak resident memory of
 a default run is measured by benchmarks/train_memory.py (numbers in benchmarks/RESULTS.md).
 """
 
@@ -29,12 +30,13 @@ from curate import load, probe
 from curate.catalog import SourceSpec
 from curate.errors import CurateError
 from curate.records import render
+from train import heap
 from train.evaluate import EvalConfig, EvalResult, cached_base_eval, evaluate
 from train.loss import DEFAULT_CHUNK, make_loss_module
 
 RUN_FILES = ("adapter", "metrics.json", "loss.png")
 """What a train run folder holds (also how folders written before output markers are recognised)."""
-EXECUTION_FIELDS = ("grad_checkpointing", "loss_chunk")
+EXECUTION_FIELDS = ("grad_checkpointing", "loss_chunk", "mmap_threshold")
 """LoraTrainConfig fields that change memory and time, not the result (left out of `key()`)."""
 
 
@@ -80,6 +82,11 @@ class LoraTrainConfig:
     loss_chunk: int = DEFAULT_CHUNK
     """Tokens per chunk of output-head logits in the loss (memory bound; the whole batch's logits are
     never held)."""
+    mmap_threshold: int = heap.DEFAULT_MMAP_THRESHOLD
+    """Bytes from which the C allocator gives a block its own pages, returned to the OS when freed
+    (glibc `M_MMAP_THRESHOLD`, set for the rest of the process; 0 = leave the allocator alone).
+    Without it freed activations stay resident in the heap (one default step of SmolLM2 peaked at
+    4.0 GiB; `train.heap`, benchmarks/RESULTS.md "Training memory")."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """How the target is scored before and after."""
 
@@ -93,7 +100,7 @@ class LoraTrainConfig:
         """One-line `CurateError` for settings that cannot work, before anything is loaded: numbers out of
         range, and a model that is neither pulled, a model folder, nor (offline) in the hub cache."""
         for name, low in (("budget", 1), ("epochs", 1), ("r", 1), ("batch_size", 1), ("max_length", 2),
-                          ("loss_chunk", 1)):
+                          ("loss_chunk", 1), ("mmap_threshold", 0)):
             if getattr(self, name) < low:
                 raise CurateError(f"{_FLAGS.get(name, name)} must be at least {low}, got {getattr(self, name)}")
         for name in ("lr", "alpha"):
@@ -242,6 +249,7 @@ def train_lora(train_ds, target_ds, config: LoraTrainConfig, out: Path, train_na
 
     say = log or (lambda _m: None)
     rss: dict[str, float] = {}
+    heap.limit_retention(config.mmap_threshold)
     # cpu=True without CUDA lets torchrun / accelerate launch spread a CPU run over processes (gloo).
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
     set_seed(config.seed)
@@ -261,6 +269,7 @@ def train_lora(train_ds, target_ds, config: LoraTrainConfig, out: Path, train_na
         eval_before_s = time.time() - t0
         say(f"base eval on {target_name}: CE {before.ce:.4f} ({eval_before_s:.0f}s, cached after the first time)")
     rss["base_eval"] = peak_rss_mib()
+    heap.release()  # the eval's free heap pages, before training allocates its own
 
     if config.grad_checkpointing:
         # non-reentrant checkpoints; RNG (dropout) is replayed in the recompute, so gradients are unchanged
@@ -300,6 +309,7 @@ def train_lora(train_ds, target_ds, config: LoraTrainConfig, out: Path, train_na
                 say(f"epoch {epoch + 1} step {len(losses)}: loss {losses[-1]:.4f}")
     train_seconds = time.time() - t0
     rss["train"] = peak_rss_mib()
+    heap.release()
 
     accelerator.wait_for_everyone()
     result: dict[str, Any] = {}

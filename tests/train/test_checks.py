@@ -39,6 +39,7 @@ def no_loading(monkeypatch):
     (dict(lr=0.0), "--lr must be positive"),
     (dict(batch_size=-1), "--batch-size"),
     (dict(max_length=1), "--max-length must be at least 2"),
+    (dict(mmap_threshold=-1), "mmap_threshold must be at least 0"),
     (dict(dropout=1.0), "dropout"),
     (dict(mixed_precision="fp8"), "--mixed-precision"),
     (dict(eval=EvalConfig(batch_size=0)), "eval batch_size"),

@@ -110,7 +110,7 @@ def test_activation_checkpointing_and_loss_chunks_do_not_change_training(tiny_mo
     train_ds, target_ds = load.load_source(ALIGNED), load.load_source(TARGET)
     on = train_lora(train_ds, target_ds, tiny_config(tiny_model_dir, epochs=2), tmp_path / "on")
     off = train_lora(train_ds, target_ds, tiny_config(tiny_model_dir, epochs=2, grad_checkpointing=False,
-                                                      loss_chunk=7), tmp_path / "off")
+                                                      loss_chunk=7, mmap_threshold=0), tmp_path / "off")
     assert on["train_loss"] == pytest.approx(off["train_loss"], rel=1e-5)  # dropout draws are replayed
     assert on["eval_ce_after"] == pytest.approx(off["eval_ce_after"], rel=1e-5)
     assert on["key"] == off["key"]  # memory settings are not part of a run's identity
