@@ -123,3 +123,31 @@ def test_real_sources_streamed_give_the_held_facts_and_the_same_seeded_batches(n
     rows = [r for b in plan.rows for r in b]
     assert load.texts(artefacts.StreamedSource(name, streamed.records).select(rows)) == \
         load.texts(load.load_source(name).select(rows))
+
+
+def test_a_hub_like_stream_is_read_without_the_record_cap_and_sampled_deterministically(isolated_cache, tok,
+                                                                                         monkeypatch):
+    n = 3_000  # over the held threshold below and over the (patched) cap on hub sources loaded whole
+
+    def hub_rows(spec, limit):  # stands in for datasets.load_dataset(..., streaming=True): a generator, once per pass
+        assert limit is None  # a streamed hub source is not cut at load.DEFAULT_MAX_RECORDS
+        rng = np.random.default_rng(7)
+        for i in range(n):
+            yield f"{spec.hub_id}#{i + 1}", spec.hub_split, i + 1, {"id": f"h{i}", "text": " ".join(rng.choice(WORDS, 6))}
+
+    monkeypatch.setattr(load, "_hub_rows", hub_rows)
+    monkeypatch.setattr(load, "DEFAULT_MAX_RECORDS", 1_000)
+    monkeypatch.setattr("curate.tokens.maybe_tokenizer", lambda _m: tok)
+    monkeypatch.setattr(artefacts, "HOLD_RECORDS", 100)
+    monkeypatch.setattr(artefacts, "SAMPLE_ABOVE", 500)
+    monkeypatch.setattr(artefacts, "TOKEN_SAMPLE", 200)
+    catalog.register(SourceSpec(name="hubby", kind="text", license="MIT", hub_id="someone/hubby",
+                                fields={"id": "id", "informal": "text"}))
+    first, second = artefacts.facts("hubby", "any"), artefacts.facts("hubby", "any")  # hub: read on every run
+    assert first.streamed and first.records == n and first.tokens_estimated
+    assert (first.fingerprint, first.tokens) == (second.fingerprint, second.tokens)
+    plan = batching.draw(first.records, 4, 32, seed=0)
+    rows = [r for b in plan.rows for r in b]
+    a = artefacts.LazySource("hubby", first).select(rows)
+    b = artefacts.LazySource("hubby", second).select(rows)
+    assert a == b and [r["id"] for r in a] == [f"h{i}" for i in rows]
