@@ -47,6 +47,8 @@ PHASES = ("load/render", "tokenize", "probe load", "forward", "Fisher", "coeffic
 SPENT: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
 _DEPTH = {"n": 0}
+THREADS: list[int] = []
+"""torch threads picked at each `probe.set_threads` call (probe load, then before every CPU batch)."""
 
 
 def timed(phase: str, fn):
@@ -76,6 +78,13 @@ def instrument() -> None:
                              (t2v, "head_fisher_from_features", "Fisher"), (coefficients, "alignment", "coefficients"),
                              (coefficients, "diversity", "coefficients")]:
         setattr(mod, name, timed(phase, getattr(mod, name)))
+    set_threads = probe.set_threads
+
+    def recorded(*args, **kwargs):
+        n = set_threads(*args, **kwargs)
+        THREADS.append(n)
+        return n
+    probe.set_threads = recorded
 
 
 def uptime() -> str:
@@ -199,6 +208,8 @@ def main() -> int:
     for e in events:
         if "batch" in e:
             print(f"note: {e}")
+    if THREADS:
+        print(f"threads picked (probe load, then before each CPU batch after the first): {THREADS}")
     if args.adaptive:
         used = {r["source"]: r["alignments"]["task2vec"].get("batches") for r in result["results"]}
         print(f"\nbatches per source: {used} (sum {sum(v or 0 for v in used.values())} of "
