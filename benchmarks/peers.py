@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="", help="suffix for method names (variants of settings)")
     ap.add_argument("--select-only", action="store_true", help="make the selections, train nothing")
     ap.add_argument("--report-only", action="store_true", help="report what has finished; compute nothing")
+    ap.add_argument("--time-selection", action="store_true",
+                    help="time every listed method's selection again from scratch, back to back (timing.json); "
+                         "no fine-tunes, nothing else changed")
     args = ap.parse_args(argv)
     os.nice(5)
 
@@ -324,6 +327,38 @@ def main(argv: list[str] | None = None) -> int:
         res.update(method=method + args.tag, budget=budget, seed=seed)
         results[name] = {**results.get(name, {}), **res}
         write_json(out / "results.json", results)
+
+    if args.time_selection:  # every listed method's selection made again from scratch, back to back, one lock
+        import shutil
+        import tempfile
+
+        timing = read_json(out / "timing.json") or []
+        with heavy(log, "selection timing"):
+            for budget, seed, method in grid:
+                work = Path(tempfile.mkdtemp(prefix="peers-timing-"))
+                t = time.time()
+                if method == "dsir":
+                    idx = select_dsir(rows, pool_file, target_file, work, budget, seed, log)["indices"]
+                elif method == "zip-fit":
+                    order = zipfit_order(rows, pool_file, target_file, work, args.zipfit_k, log)
+                    idx = fit_in_order(order, rows, budget)
+                else:
+                    idx = select_curate(method, rows, ranking, budget, seed, args, log)["indices"]
+                seconds = time.time() - t
+                shutil.rmtree(work, ignore_errors=True)
+                timing.append({"method": method, "budget": budget, "seed": seed, "seconds": round(seconds, 2),
+                               "records": len(idx), "load": load_avg(), "cpus": os.cpu_count(),
+                               "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())})
+                log(f"timing {method} b{budget} s{seed}: {seconds:.1f} s ({len(idx)} records; load {load_avg()})")
+        write_json(out / "timing.json", timing)
+        this = timing[len(timing) - len(grid):]
+        for budget, seed in {(r["budget"], r["seed"]) for r in this}:
+            ref = [r["seconds"] for r in this if (r["budget"], r["seed"], r["method"]) == (budget, seed, "dsir")]
+            for r in this:
+                if (r["budget"], r["seed"]) == (budget, seed):
+                    ratio = f"{r['seconds'] / ref[0]:.2f}x DSIR" if ref else ""
+                    print(f"b{budget} s{seed} {r['method']:>14}: {r['seconds']:7.1f} s {ratio}")
+        return 0
 
     # phase 1: the selections that take seconds, for every method (so each has its time and composition)
     for budget, seed, method in grid:
