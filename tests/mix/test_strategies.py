@@ -148,3 +148,16 @@ def test_cli_accepts_the_new_strategy_names(sources, tmp_path, strategy):
     assert code in (0, None)
     assert (tmp_path / "cli" / "scores.parquet").exists()
     assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["config"]["strategy"] == strategy
+
+
+def test_cli_default_strategy_is_gzip(sources, tmp_path):
+    """`curate mix` without --strategy scores records by gzip (the strategy benchmarks/peers.py picked)."""
+    from curate.cli import main
+
+    char_tokenizer(save_dir=tmp_path / "tok")
+    tiny_llama(vocab_size=128).save_pretrained(tmp_path / "tok")
+    code = main(["--cache-dir", str(sources), "mix", "--ranking", str(FIX / "ranking.json"), "--budget", "800",
+                 "--out", str(tmp_path / "cli"), "--probe", str(tmp_path / "tok")])
+    assert code in (0, None)
+    assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["config"]["strategy"] == "gzip"
+    assert (tmp_path / "cli" / "scores.parquet").exists()
