@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate import load
+from curate.artefacts import fingerprint_of
 from curate.cache import Cache
 from curate.errors import CurateError
 from curate.metrics._sample import same_sample, sample_texts, small_sample_notes, stable_seed
@@ -154,7 +154,7 @@ class EmbedMetric(AlignmentMetric):
 
     def prepare(self, name: str, dataset, seed: int) -> Prepared:
         cfg = self.config
-        fp = load.fingerprint(dataset)
+        fp = fingerprint_of(dataset)
         _, ident = resolve_encoder(cfg.encoder)
         key = {"fingerprint": fp, "encoder": ident, "n_examples": cfg.n_examples, "max_length": cfg.max_length,
                "seed": seed, "pooling": "mean+l2"}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate import load
+from curate.artefacts import fingerprint_of
 from curate.metrics._sample import draw_pairs, sample_texts, small_sample_notes, stable_seed
 from curate.metrics.base import AlignmentMetric, Estimate, Prepared
 from curate.stats import bootstrap_pairs_ci
@@ -57,7 +57,7 @@ class GzipMetric(AlignmentMetric):
         blobs = [t[: self.config.max_chars].encode("utf-8") for t in texts]
         sizes = np.array([compressed_size(b, self.config.level) for b in blobs], dtype=np.float64)
         notes = small_sample_notes(dataset, self.config.n_examples)
-        return Prepared(name=name, fingerprint=load.fingerprint(dataset), records=len(dataset), used=len(idx),
+        return Prepared(name=name, fingerprint=fingerprint_of(dataset), records=len(dataset), used=len(idx),
                         data={"idx": idx, "blobs": blobs, "sizes": sizes}, notes=notes)
 
     def _ncd(self, a: Prepared, b: Prepared, i: np.ndarray, j: np.ndarray) -> np.ndarray:

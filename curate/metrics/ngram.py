@@ -17,7 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
-from curate import load
+from curate.artefacts import fingerprint_of
 from curate.metrics._sample import draw_pairs, same_sample, sample_texts, small_sample_notes, stable_seed
 from curate.metrics.base import AlignmentMetric, Estimate, Prepared
 from curate.stats import bootstrap_pairs_ci, centred_ci, resample_counts
@@ -133,7 +133,7 @@ class NgramMetric(AlignmentMetric):
         empty = int((x.sum(axis=1) == 0).sum())
         if empty:
             notes.append(f"{empty} sampled texts have no tokens")
-        return Prepared(name=name, fingerprint=load.fingerprint(dataset), records=len(dataset), used=len(idx),
+        return Prepared(name=name, fingerprint=fingerprint_of(dataset), records=len(dataset), used=len(idx),
                         data={"idx": idx, "x": x}, notes=notes)
 
     def alignment(self, source: Prepared, target: Prepared) -> Estimate:
