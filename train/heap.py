@@ -24,8 +24,9 @@ from functools import lru_cache
 DEFAULT_MMAP_THRESHOLD = 4 * 1024 * 1024
 """Bytes from which a block gets its own pages (4 MiB: a hidden-state activation of a default SmolLM2
 batch is 4.7 MiB, the MLP's 12.6; 1 MiB measured about the same peak on a 6-layer probe). Full
-default `curate train`: 1,637 MiB peak, from 3,956 for one step without it; its step-time cost is
-not yet measured cleanly (benchmarks/RESULTS.md, "Training memory")."""
+default `curate train`: 1,637 MiB peak, from 3,956 for one step without it, at ~1.7x the step time
+(fresh-process A/B on the real model; 8 MiB is as fast as glibc's default but peaks at 3.1 GiB;
+benchmarks/RESULTS.md, "Training memory")."""
 _M_MMAP_THRESHOLD = -3  # glibc malloc.h
 _MAX_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's HEAP_MAX/2 on 64-bit: mallopt refuses more
 
