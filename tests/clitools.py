@@ -63,3 +63,21 @@ def strict_json(path: Path):
         raise ValueError(f"{path}: {token} is not JSON")
 
     return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=bad)
+
+
+def interrupt_gzip_on_second_source(monkeypatch, target: str = "rank-t"):
+    """Make the gzip metric raise KeyboardInterrupt when it starts its second candidate source (the
+    first one's row is final by then); returns the real `prepare`, to undo it with monkeypatch."""
+    from curate.metrics import gzip as g
+
+    prepare, seen = g.GzipMetric.prepare, []
+
+    def interrupted(self, name, *a, **k):
+        if name != target:
+            seen.append(name)
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+        return prepare(self, name, *a, **k)
+
+    monkeypatch.setattr(g.GzipMetric, "prepare", interrupted)
+    return prepare

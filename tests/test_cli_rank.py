@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from clitools import child_env, register_sources, spawn, strict_json
+from clitools import child_env, interrupt_gzip_on_second_source, register_sources, spawn, strict_json
 
 from curate.cli import main
 
@@ -87,16 +87,7 @@ def test_partial_json_then_complete_and_interrupt_through_main(ranked, tmp_path,
     assert main(["rank", "--metric", "gzip", *SOURCES, "--json", str(full)]) == 0
     assert strict_json(full)["complete"] is True
 
-    prepare, seen = g.GzipMetric.prepare, []
-
-    def interrupt_on_second_source(self, name, *a, **k):
-        if name != "rank-t":
-            seen.append(name)
-            if len(seen) == 2:
-                raise KeyboardInterrupt
-        return prepare(self, name, *a, **k)
-
-    monkeypatch.setattr(g.GzipMetric, "prepare", interrupt_on_second_source)
+    prepare = interrupt_gzip_on_second_source(monkeypatch)
     out, csv = tmp_path / "r.json", tmp_path / "r.csv"
     capsys.readouterr()
     code = main(["rank", "--metric", "gzip", *SOURCES, "--json", str(out), "--csv", str(csv)])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from clitools import register_sources, strict_json
+from clitools import interrupt_gzip_on_second_source, register_sources, strict_json
 
 from curate.cli import main
 
@@ -23,16 +23,7 @@ def test_interrupted_rerun_keeps_the_complete_ranking_and_writes_beside_it(ranke
     assert main(["rank", "--metric", "gzip", *SOURCES, "--json", str(out), "--csv", str(csv)]) == 0
     before_json, before_csv = out.read_bytes(), csv.read_bytes()
 
-    prepare, seen = g.GzipMetric.prepare, []
-
-    def interrupt_on_second_source(self, name, *a, **k):
-        if name != "rank-t":
-            seen.append(name)
-            if len(seen) == 2:
-                raise KeyboardInterrupt
-        return prepare(self, name, *a, **k)
-
-    monkeypatch.setattr(g.GzipMetric, "prepare", interrupt_on_second_source)
+    prepare = interrupt_gzip_on_second_source(monkeypatch)
     capsys.readouterr()
     assert main(["rank", "--metric", "gzip", *SOURCES, "--json", str(out), "--csv", str(csv)]) == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]

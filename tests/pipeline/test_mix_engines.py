@@ -9,41 +9,17 @@ import signal
 from pathlib import Path
 
 import pytest
-from tinymodels import FIXTURES, char_tokenizer
+from mixtools import FIX, build
+from mixtools import same_bytes as mix_same_bytes
+from tinymodels import char_tokenizer
 
 from curate.errors import CurateError
-from curate.mix import MixConfig, build_mix
 
-FIX = FIXTURES / "mix"
 FILES = ("data.jsonl", "data.parquet", "removed.jsonl", "manifest.json", "MIX.md")
 
 
-@pytest.fixture()
-def sources(isolated_cache):
-    from curate import catalog
-    from curate.catalog import SourceSpec
-
-    for name in ("target", "a", "b", "c"):
-        catalog.register(SourceSpec(name=f"mix-{name}", path=str(FIX / f"{name}.jsonl"), kind="pair",
-                                    formal_lang="lean4", license="test",
-                                    fields={"id": "id", "informal": "informal", "formal": "formal"}))
-    return isolated_cache
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return char_tokenizer()
-
-
-def build(tmp_path: Path, tok, name: str, **kw):
-    kw.setdefault("budget", 3000)
-    kw.setdefault("strategy", "proportional")
-    return build_mix(MixConfig(ranking=FIX / "ranking.json", out=tmp_path / name, tokenizer=tok, **kw))
-
-
 def same_bytes(a: Path, b: Path) -> None:
-    for f in FILES:
-        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    mix_same_bytes(a, b, FILES)
 
 
 @pytest.mark.parametrize("strategy", ["top-k", "proportional", "select", "random"])

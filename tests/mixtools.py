@@ -1,0 +1,32 @@
+"""The tiny mix fixtures shared by the engine tests: four registered sources, a char tokenizer, one build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinymodels import FIXTURES
+
+from curate.mix import MixConfig, build_mix
+
+FIX = FIXTURES / "mix"
+
+
+def register_mix_sources() -> None:
+    from curate import catalog
+    from curate.catalog import SourceSpec
+
+    for name in ("target", "a", "b", "c"):
+        catalog.register(SourceSpec(name=f"mix-{name}", path=str(FIX / f"{name}.jsonl"), kind="pair",
+                                    formal_lang="lean4", license="test",
+                                    fields={"id": "id", "informal": "informal", "formal": "formal"}))
+
+
+def build(tmp_path: Path, tok, name: str, **kw):
+    kw.setdefault("budget", 3000)
+    kw.setdefault("strategy", "proportional")
+    return build_mix(MixConfig(ranking=FIX / "ranking.json", out=tmp_path / name, tokenizer=tok, **kw))
+
+
+def same_bytes(a: Path, b: Path, files) -> None:
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
