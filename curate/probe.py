@@ -18,6 +18,7 @@ from pathlib import Path
 
 from curate import settings
 from curate.errors import CurateError
+from curate.outdir import share
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def _convert(name: str, dest: Path) -> Path:
     plain.tie_weights()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    share(tmp)  # mkdtemp's folder is owner-only; co-workers sharing a cache must read the probe
     try:
         plain.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
