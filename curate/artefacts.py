@@ -127,8 +127,7 @@ class _Stream:
 
         text = render(row)
         self.n += 1
-        for part in (row["id"].encode("utf-8"), b"\0", text.encode("utf-8"), b"\1"):
-            self.digest.update(part)
+        load.fingerprint_add(self.digest, row["id"], text)
         if self.tokenizer is None:
             return
         if self.n <= SAMPLE_ABOVE:

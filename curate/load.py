@@ -379,11 +379,16 @@ def fingerprint(ds) -> str:
     """Content hash of a records dataset: ids and rendered texts, in order."""
     h = hashlib.sha256()
     for row in ds:
-        h.update(row["id"].encode("utf-8"))
-        h.update(b"\0")
-        h.update(render(row).encode("utf-8"))
-        h.update(b"\1")
+        fingerprint_add(h, row["id"], render(row))
     return h.hexdigest()[:16]
+
+
+def fingerprint_add(h, record_id: str, text: str) -> None:
+    """Add one record to a running `fingerprint` hash (a sha256; `h.hexdigest()[:16]` at the end)."""
+    h.update(record_id.encode("utf-8"))
+    h.update(b"\0")
+    h.update(text.encode("utf-8"))
+    h.update(b"\1")
 
 
 def available(spec: SourceSpec) -> bool:

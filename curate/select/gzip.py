@@ -9,6 +9,7 @@ the same way wherever it runs, so scores do not depend on the number of workers.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -80,7 +81,6 @@ class GzipScorer(RecordScorer):
         # fork where there is one: the children only compress bytes (no threads, no torch)
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
         bounds = np.linspace(0, len(blobs), 4 * workers + 1).astype(int)
+        score = functools.partial(_ncd_scores, tb=tb, ts=ts, level=c.level)
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            parts = pool.map(_ncd_scores, [blobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
-                             *zip(*[(tb, ts, c.level)] * (len(bounds) - 1)))
-            return np.concatenate(list(parts))
+            return np.concatenate(list(pool.map(score, [blobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])])))
