@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinymodels import FIXTURES
+from tinymodels import FIXTURES, char_tokenizer
 
 from curate.mix import MixConfig, build_mix
 
@@ -30,3 +30,12 @@ def build(tmp_path: Path, tok, name: str, **kw):
 def same_bytes(a: Path, b: Path, files) -> None:
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def cli_mix_args(tmp_path: Path) -> list[str]:
+    """`curate mix` arguments for the tiny mix, with a char-tokenizer model folder as --probe."""
+    folder = tmp_path / "tok"
+    char_tokenizer(save_dir=folder)
+    (folder / "config.json").write_text('{"model_type": "llama"}')  # a model folder for --probe (tokenizer only)
+    return ["mix", "--ranking", str(FIX / "ranking.json"), "--budget", "3000", "--strategy", "proportional",
+            "--probe", str(folder)]

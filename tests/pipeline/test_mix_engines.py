@@ -9,9 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from mixtools import FIX, build
+from mixtools import build, cli_mix_args
 from mixtools import same_bytes as mix_same_bytes
-from tinymodels import char_tokenizer
 
 from curate.errors import CurateError
 
@@ -84,11 +83,7 @@ def test_sharded_output_loads_as_one_dataset_with_per_shard_counts(sources, tmp_
 def test_cli_engine_flags(sources, tmp_path, tok):
     from curate.cli import main
 
-    folder = tmp_path / "tok"
-    char_tokenizer(save_dir=folder)
-    (folder / "config.json").write_text('{"model_type": "llama"}')  # a model folder for --probe (tokenizer only)
-    args = ["mix", "--ranking", str(FIX / "ranking.json"), "--budget", "3000", "--strategy", "proportional",
-            "--probe", str(folder)]
+    args = cli_mix_args(tmp_path)
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     assert main([*args, "--out", str(tmp_path / "two"), "--workers", "2", "--output-shards", "2"]) == 0
     one = json.loads((tmp_path / "one" / "manifest.json").read_text())

@@ -10,9 +10,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from mixtools import FIX, build
+from mixtools import build, cli_mix_args
 from mixtools import same_bytes as mix_same_bytes
-from tinymodels import char_tokenizer
 
 from curate.errors import CurateError
 
@@ -124,11 +123,7 @@ def test_killed_ray_task_leaves_no_output_and_a_rerun_completes(sources, tmp_pat
 def test_cli_engine_ray(sources, tmp_path, local_ray):
     from curate.cli import main
 
-    folder = tmp_path / "tok"
-    char_tokenizer(save_dir=folder)
-    (folder / "config.json").write_text('{"model_type": "llama"}')  # a model folder for --probe (tokenizer only)
-    args = ["mix", "--ranking", str(FIX / "ranking.json"), "--budget", "3000", "--strategy", "proportional",
-            "--probe", str(folder)]
+    args = cli_mix_args(tmp_path)
     assert main([*args, "--out", str(tmp_path / "local")]) == 0
     assert main([*args, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]) == 0
     same_bytes(tmp_path / "local", tmp_path / "ray")
