@@ -141,7 +141,7 @@ def select_curate(method: str, rows: list[dict], ranking: dict, budget: int, see
     tgt = target_texts(ranking["target"])
     ctx = st.SelectContext(ranked=ranked, alignments={s: align[s] for s in ranked}, budget=budget, seed=seed,
                            text=lambda c: texts[c.index], target_texts=lambda: tgt,
-                           prefilter_keep=args.prefilter_keep, diversity=args.diversity,
+                           prefilter=args.prefilter, prefilter_keep=args.prefilter_keep, diversity=args.diversity,
                            scorer=args.hybrid_scorer,
                            scorer_options={"task2vec": {"device": args.device}})
     sel = st.choose(method, pool, ctx)
@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=",".join(("random", "top-k", "select", "gzip", "task2vec-pre", "hybrid") + PEERS))
     ap.add_argument("--k", type=int, default=1, help="top-k: sources")
     ap.add_argument("--prefilter-keep", type=int, default=1024)
+    ap.add_argument("--prefilter", default="gzip", help="task2vec-pre: the cheap scorer (gzip | ngram)")
     ap.add_argument("--diversity", type=float, default=0.7)
     ap.add_argument("--hybrid-scorer", default="ngram")
     ap.add_argument("--device", default="auto")
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in methods:
         if m not in CURATE_METHODS + PEERS:
             sys.exit(f"unknown method {m}")
-    settings = {"prefilter_keep": args.prefilter_keep, "diversity": args.diversity, "k": args.k,
+    settings = {"prefilter": args.prefilter, "prefilter_keep": args.prefilter_keep, "diversity": args.diversity, "k": args.k,
                 "hybrid_scorer": args.hybrid_scorer, "zipfit_k": args.zipfit_k}
     results = read_json(out / "results.json") or {}
     zip_cache: dict[str, list[int]] = {}
@@ -291,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         key = {"method": method, "budget": budget, "seed": seed, "pool": pool_file.stat().st_size,
                "settings": {k: v for k, v in settings.items()
                             if (k == "k" and method == "top-k") or (k == "zipfit_k" and method == "zip-fit")
+                            or (k == "prefilter" and method == "task2vec-pre")
                             or (k in ("prefilter_keep", "diversity", "hybrid_scorer")
                                 and method in ("gzip", "task2vec", "task2vec-pre", "hybrid"))}}
         sel = read_json(sel_path)

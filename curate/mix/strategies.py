@@ -23,8 +23,9 @@ taken deferred, `SelectContext.diversity`):
 - task2vec: the record's own exact head-Fisher embedding vs the target's batch embeddings (the
   ranking's distance). About one probe forward pass per record: 0.9 s a record on the 2-core CPU
   under load ~6 (benchmarks/RESULTS.md), so hours over the ~28k-record shared pool; use a GPU or:
-- task2vec-pre: n-gram importance over every record, then Task2Vec re-scores the best
-  `prefilter_keep` (default 1,024); re-scored records first by their Task2Vec score.
+- task2vec-pre: a cheap scorer over every record (`SelectContext.prefilter`, default gzip; or n-gram
+  importance), then Task2Vec re-scores the best `prefilter_keep` (default 1,024); re-scored records
+  first by their Task2Vec score.
 - hybrid: source shares as `proportional` (softmax of the ranking's alignments), records within a
   source by their own score (`SelectContext.scorer`, default n-gram importance).
 """
@@ -161,8 +162,11 @@ class SelectContext:
     """The target's rendered texts, loaded on first call (needed by record-scoring strategies)."""
     scorer: str = "ngram"
     """hybrid: the record scorer that orders records within a source (ngram | gzip | task2vec | task2vec-pre)."""
+    prefilter: str = "gzip"
+    """task2vec-pre: the cheap scorer run over every record first (gzip | ngram); gzip, the best single
+    record scorer measured (benchmarks/RESULTS.md, peers)."""
     prefilter_keep: int = 1024
-    """task2vec-pre: records the n-gram pre-filter passes on to Task2Vec."""
+    """task2vec-pre: records the pre-filter passes on to Task2Vec."""
     diversity: float = 0.7
     """gzip, task2vec, task2vec-pre, hybrid: a record whose hashed n-gram cosine similarity to a record
     already taken reaches this is deferred behind all others (1.0 = off; `select` never defers)."""
@@ -193,7 +197,10 @@ def record_scorer(name: str, ctx: SelectContext):
     if name in ctx.scorers:
         return ctx.scorers[name]
     if name == "task2vec-pre":
-        return select.PrefilterScorer(record_scorer("ngram", ctx), record_scorer("task2vec", ctx), ctx.prefilter_keep)
+        if ctx.prefilter not in ("gzip", "ngram"):
+            raise CurateError(f"prefilter must be gzip or ngram, not {ctx.prefilter!r}")
+        return select.PrefilterScorer(record_scorer(ctx.prefilter, ctx), record_scorer("task2vec", ctx),
+                                      ctx.prefilter_keep)
     opts = dict(ctx.scorer_options.get(name, {}))
     if name == "ngram":
         opts.setdefault("n_buckets", ctx.n_buckets)

@@ -161,3 +161,19 @@ def test_cli_default_strategy_is_gzip(sources, tmp_path):
     assert code in (0, None)
     assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["config"]["strategy"] == "gzip"
     assert (tmp_path / "cli" / "scores.parquet").exists()
+
+
+@pytest.mark.parametrize("prefilter", ["gzip", "ngram"])
+def test_task2vec_pre_rescores_what_its_prefilter_keeps(prefilter):
+    pool, texts = make_pool()
+    sel = st.choose("task2vec-pre", pool, context(pool, texts, 150, prefilter=prefilter))
+    assert set(sel.scores) == {prefilter, "task2vec"}  # the cheap scorer named is the one that ran
+    rescored = np.flatnonzero(~np.isnan(sel.scores["task2vec"]))
+    best = np.argsort(-sel.scores[prefilter], kind="stable")[:12]
+    assert sorted(rescored) == sorted(best)  # Task2Vec ran on exactly the pre-filter's best prefilter_keep
+
+
+def test_task2vec_pre_rejects_an_unknown_prefilter():
+    pool, texts = make_pool()
+    with pytest.raises(st.CurateError, match="prefilter"):
+        st.choose("task2vec-pre", pool, context(pool, texts, 150, prefilter="embed"))
