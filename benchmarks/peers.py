@@ -143,7 +143,7 @@ def select_curate(method: str, rows: list[dict], ranking: dict, budget: int, see
                            text=lambda c: texts[c.index], target_texts=lambda: tgt,
                            prefilter=args.prefilter, prefilter_keep=args.prefilter_keep, diversity=args.diversity,
                            scorer=args.hybrid_scorer,
-                           scorer_options={"task2vec": {"device": args.device}})
+                           scorer_options={"task2vec": {"device": args.device, "precision": args.task2vec_precision}})
     sel = st.choose(method, pool, ctx)
     return {"indices": [c.index for c in sel.taken], "deferred": sel.deferred}
 
@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--diversity", type=float, default=0.7)
     ap.add_argument("--hybrid-scorer", default="ngram")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--task2vec-precision", default="fp32", help="task2vec, task2vec-pre: the trunk's precision (fp32 | bf16)")
+    ap.add_argument("--mmap-threshold", type=float, default=None,
+                    help="MiB; train.lora's heap setting for the fine-tunes (0 = glibc's own: faster, more memory)")
     ap.add_argument("--zipfit-k", type=int, default=3000, help="ZIP-FIT top-k list length (budget filled from it)")
     ap.add_argument("--tag", default="", help="suffix for method names (variants of settings)")
     ap.add_argument("--select-only", action="store_true", help="make the selections, train nothing")
@@ -276,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in methods:
         if m not in CURATE_METHODS + PEERS:
             sys.exit(f"unknown method {m}")
-    settings = {"prefilter": args.prefilter, "prefilter_keep": args.prefilter_keep, "diversity": args.diversity, "k": args.k,
+    settings = {"task2vec_precision": args.task2vec_precision, "prefilter": args.prefilter, "prefilter_keep": args.prefilter_keep, "diversity": args.diversity, "k": args.k,
                 "hybrid_scorer": args.hybrid_scorer, "zipfit_k": args.zipfit_k}
     results = read_json(out / "results.json") or {}
     zip_cache: dict[str, list[int]] = {}
@@ -293,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                "settings": {k: v for k, v in settings.items()
                             if (k == "k" and method == "top-k") or (k == "zipfit_k" and method == "zip-fit")
                             or (k == "prefilter" and method == "task2vec-pre")
+                            or (k == "task2vec_precision" and method in ("task2vec", "task2vec-pre")
+                                and v != "fp32")
                             or (k in ("prefilter_keep", "diversity", "hybrid_scorer")
                                 and method in ("gzip", "task2vec", "task2vec-pre", "hybrid"))}}
         sel = read_json(sel_path)
@@ -372,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     for budget, seed, method in grid:
         name = f"{method}{args.tag}-b{budget}-s{seed}"
         tcfg = replace(LoraTrainConfig(), budget=budget, seed=seed)
+        if args.mmap_threshold is not None:  # execution only: not part of the run key, losses identical
+            tcfg = replace(tcfg, mmap_threshold=int(args.mmap_threshold * 2**20))
 
         def finished():
             if name not in sels:

@@ -47,6 +47,9 @@ class Task2VecScoreConfig:
     """Tokens per logits chunk in the head Fisher."""
     device: str = "auto"
     """'auto' (the first CUDA GPU when there is one), 'cpu', 'cuda' or 'cuda:N'."""
+    precision: str = "fp32"
+    """The probe trunk's forward pass, for the records and the target: 'fp32', or 'bf16' (autocast; the
+    head Fisher stays fp32), as `curate rank --precision`. bf16 scores are cached apart from fp32 ones."""
     seed: int = 0
     """Seed of the target batch draw."""
     use_cache: bool = True
@@ -62,6 +65,8 @@ class Task2VecScorer(RecordScorer):
         self.config = c = config or Task2VecScoreConfig()
         if c.distance not in coefficients.DISTANCES:
             raise ValueError(f"distance must be one of {', '.join(coefficients.DISTANCES)}")
+        if c.precision not in t2v.PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(t2v.PRECISIONS)}")
         self._model, self._tok = model, tokenizer
         self._model_id = model_name or (probe.model_id(c.probe) if model is None else f"object:{id(model)}")
         self.device = probe.resolve_device(c.device, "task2vec")
@@ -93,6 +98,8 @@ class Task2VecScorer(RecordScorer):
         key = {"v": CACHE_VERSION, "kind": "target", "probe": self._model_id, "max_length": c.max_length,
                "batches": c.batches, "batch_size": c.batch_size, "seed": c.seed,
                "texts": hashlib.sha256("\0".join(target_texts).encode("utf-8")).hexdigest()}
+        if c.precision != "fp32":  # fp32 keys are those written before precision existed
+            key["precision"] = c.precision
         hit = self.cache.get_tensor(key)
         if hit is not None:
             return hit["embeddings"].numpy()
@@ -103,7 +110,7 @@ class Task2VecScorer(RecordScorer):
             seqs = batching.tokenize([target_texts[r] for r in rows], tok, c.max_length)
             b = batching.collate(seqs, batching.pad_id(tok))
             b = batching.Batch(b.input_ids.to(self.device), b.attention_mask.to(self.device))
-            out.append(t2v.head_embedding(model, b, 0, 1e-3, c.micro_batch, c.token_chunk).cpu().numpy())
+            out.append(t2v.head_embedding(model, b, 0, 1e-3, c.micro_batch, c.token_chunk, c.precision).cpu().numpy())
         emb = np.stack(out).astype(np.float32)
         self.cache.put_tensor(key, {"embeddings": torch.from_numpy(emb)})
         return emb
@@ -123,7 +130,7 @@ class Task2VecScorer(RecordScorer):
             batch = batching.collate([seqs[i] for i in idx], pad)
             batch = batching.Batch(batch.input_ids.to(self.device), batch.attention_mask.to(self.device))
             # idx is already length-sorted, so final_hidden keeps this order: tokens of idx[0], idx[1], ...
-            h, _ = t2v.final_hidden(model, batch, micro_batch=len(idx))
+            h, _ = t2v.final_hidden(model, batch, micro_batch=len(idx), precision=c.precision)
             for i, piece in zip(idx, torch.split(h, [len(seqs[i]) for i in idx])):
                 out[i] = (t2v.head_fisher_from_features(w, b, piece, c.token_chunk) / piece.shape[0]).cpu()
         return out
@@ -131,8 +138,11 @@ class Task2VecScorer(RecordScorer):
     # -------------------------------------------------------------- scores
     def _key(self, target_hash: str) -> dict[str, Any]:
         c = self.config
-        return {"v": CACHE_VERSION, "probe": self._model_id, "max_length": c.max_length, "distance": c.distance,
-                "target": target_hash}
+        key = {"v": CACHE_VERSION, "probe": self._model_id, "max_length": c.max_length, "distance": c.distance,
+               "target": target_hash}
+        if c.precision != "fp32":
+            key["precision"] = c.precision
+        return key
 
     def score(self, texts, target_texts) -> np.ndarray:
         c = self.config

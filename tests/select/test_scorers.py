@@ -90,6 +90,22 @@ def test_task2vec_scores_are_cached_by_record(isolated_cache):
     np.testing.assert_allclose(again[:4], first[::-1], rtol=0, atol=0)
 
 
+def test_task2vec_bf16_scores_are_close_to_fp32_and_cached_apart(isolated_cache):
+    texts = [*UNRELATED, *TARGET_TEXTS]
+    model = tiny_llama(vocab_size=128)
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        cfg = select.Task2VecScoreConfig(device="cpu", batches=2, batch_size=2, precision=precision)
+        scorer = select.Task2VecScorer(cfg, model=model, tokenizer=char_tokenizer(), model_name="tiny")
+        scores[precision] = scorer.score(texts, TARGET_TEXTS)
+        assert scorer.computed == len(texts)  # bf16 did not read the fp32 scores from the cache
+    assert not np.array_equal(scores["fp32"], scores["bf16"])
+    np.testing.assert_allclose(scores["bf16"], scores["fp32"], atol=0.02)
+    with pytest.raises(ValueError, match="precision"):
+        select.Task2VecScorer(select.Task2VecScoreConfig(device="cpu", precision="fp16"), model=model,
+                              tokenizer=char_tokenizer())
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 512])
 def test_ngram_scores_do_not_depend_on_chunk(chunk):
     texts = UNRELATED + TARGET_TEXTS
