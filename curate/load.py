@@ -96,10 +96,17 @@ def fill(template: str, row: dict[str, Any], file_stem: str = "") -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; one-line errors that name file and line."""
+def read_jsonl(path: Path, start: int = 0, stop: int | None = None, first: int = 1) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; one-line errors that name file and line.
+    `start`/`stop`: only the whole lines in that byte range, the first of them line `first` (a shard)."""
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
+        if start:
+            fh.seek(start)
+        for lineno, raw in enumerate(fh, first):
+            if stop is not None:
+                if start >= stop:
+                    break
+                start += len(raw)
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")  # else an error at the line's end reads "column 1"
             except UnicodeDecodeError as exc:

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +34,8 @@ from curate.pipeline.dedup import Signer
 from curate.pipeline.base import Accounts
 from curate.pipeline.corpus import Corpus
 from curate.pipeline.executor import ENGINES, executor
-from curate.pipeline.steps import Shared, ShardTask, run_shard
-from curate.records import COLUMNS, render
+from curate.pipeline.steps import Shared
+from curate.records import COLUMNS
 
 
 
@@ -269,7 +269,7 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         ex = executor(config.engine, config.workers, config.ray_address)
         shared.spill = str(work.resolve()) if ex.shares_disk else None  # workers write their rows there
         try:
-            for res in ex.map(run_shard, shared, _shards(used, config, fingerprints)):
+            for res in ex.map_sources(shared, used, config.shard_records, config.max_records, fingerprints):
                 corpus.add(res)
                 accounts.add_in(res.source, res.n_in)
                 candidate_tokens[res.source] += res.candidate_tokens
@@ -362,26 +362,6 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         "versions": versions(),
     }
     return manifest, rows, removed, scores
-
-
-def _shards(used: list[str], config: MixConfig, fingerprints: dict[str, str]) -> Iterator[ShardTask]:
-    """Read step: each source in rank order, streamed in shards of `shard_records`; each row gets `_row`,
-    its index in the source. The source fingerprint (ids and texts, as `load.fingerprint`) is taken here."""
-    shard = 0
-    for name in used:
-        h = hashlib.sha256()
-        n = 0
-        for batch in load.iter_batches(name, config.shard_records, config.max_records):
-            for row in batch:
-                row["_row"] = n
-                n += 1
-                h.update(row["id"].encode("utf-8"))
-                h.update(b"\0")
-                h.update(render(row).encode("utf-8"))
-                h.update(b"\1")
-            yield ShardTask(shard, name, batch)
-            shard += 1
-        fingerprints[name] = h.hexdigest()[:16]
 
 
 def _removed_rows(corpus: Corpus, res, contaminated: list, accounts: Accounts) -> list[dict[str, Any]]:

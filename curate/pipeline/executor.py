@@ -7,6 +7,10 @@
   shared state is put in the object store once. Without an address a local Ray is started
   (`workers` CPUs).
 
+`map_sources` runs the mix's shard function over the shards of its sources (the read step,
+`curate.pipeline.read`): the local engine reads them in this process; Ray's workers read them
+themselves when they see this machine's disk.
+
 At most `2 × workers` tasks are in flight (Ray: two windows), so memory does not grow with the
 corpus. A worker that dies raises `WorkerDied`; the caller discards everything of that run.
 `shares_disk` says whether the workers see the driver's disk (then they may write there).
@@ -32,10 +36,19 @@ class LocalExecutor:
     name = "local"
     shares_disk = True
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, read_in_workers: bool = False):
         if workers < 1:
             raise CurateError(f"workers must be at least 1, got {workers}")
         self.workers = workers
+        self.read_in_workers = read_in_workers
+        """The workers read their shards (`curate.pipeline.read`); off by default: this process reads them."""
+
+    def map_sources(self, shared, sources: list[str], shard_records: int, max_records: int | None,
+                    fingerprints: dict[str, str]) -> Iterator[Any]:
+        """`run_shard` over every shard of the sources, in order (`curate.pipeline.read.map_sources`)."""
+        from curate.pipeline.read import map_sources
+
+        return map_sources(self, shared, sources, shard_records, max_records, fingerprints, self.read_in_workers)
 
     def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any]) -> Iterator[Any]:
         if self.workers == 1:

@@ -36,7 +36,8 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, workers: int | None = None, window: int | None = None):
+    def __init__(self, address: str | None = None, workers: int | None = None, window: int | None = None,
+                 read_in_workers: bool | None = None):
         try:
             import ray
             import ray.data  # noqa: F401  (the `ray[data]` extra)
@@ -59,6 +60,16 @@ class RayExecutor:
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.window = window or 2 * self.workers
         """Shards per Ray Data dataset (one more window is read ahead while this one runs)."""
+        self.read_in_workers = read_in_workers
+        """The workers read their shards (`curate.pipeline.read`); None = when they see this machine's disk."""
+
+    def map_sources(self, shared, sources: list[str], shard_records: int, max_records: int | None,
+                    fingerprints: dict[str, str]) -> Iterator[Any]:
+        """`run_shard` over every shard of the sources, in order (`curate.pipeline.read.map_sources`)."""
+        from curate.pipeline.read import map_sources
+
+        in_workers = self.shares_disk if self.read_in_workers is None else self.read_in_workers
+        return map_sources(self, shared, sources, shard_records, max_records, fingerprints, in_workers)
 
     @property
     def shares_disk(self) -> bool:

@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from mixtools import build, cli_mix_args
+from mixtools import build, cli_mix_args, register_awkward_sources
 from mixtools import same_bytes as mix_same_bytes
 
 from curate.errors import CurateError
@@ -94,3 +94,59 @@ def test_cli_engine_flags(sources, tmp_path, tok):
     assert main([*args, "--out", str(tmp_path / "bad"), "--engine", "spark"]) == 1
     assert main([*args, "--out", str(tmp_path / "bad"), "--ray-address", "auto"]) == 1  # needs --engine ray
     assert not (tmp_path / "bad").exists()
+
+
+# ----------------------------------------------------------------------------- shards read in the workers
+def workers_read(monkeypatch):
+    """Every mix from here on reads its shards in the workers (`curate.pipeline.read`), in this process."""
+    from curate.mix import build as build_module
+    from curate.pipeline.executor import LocalExecutor
+
+    monkeypatch.setattr(build_module, "executor", lambda engine, workers, address: LocalExecutor(workers, True))
+
+
+@pytest.mark.parametrize("shard_records", [1, 3, 5, 100])
+def test_shards_read_in_the_workers_give_the_serial_reads_mix(sources, tmp_path, tok, monkeypatch, shard_records):
+    from curate import load
+    from curate.pipeline import read
+
+    register_awkward_sources(tmp_path / "src")
+    kw = dict(strategy="top-k", k=3, budget=10**6)
+    ref = build(tmp_path, tok, "ref", **kw)
+    workers_read(monkeypatch)
+    seen = []
+    real = read.read_records
+    monkeypatch.setattr(read, "read_records", lambda task, report: (seen.append(task), real(task, report))[1])
+    other = build(tmp_path, tok, "w", shard_records=shard_records, **kw)
+    same_bytes(ref.out, other.out)
+    assert {t.spec.name for t in seen} == {"mix-a", "mix-b", "mix-c"}  # every source went through the workers
+    if shard_records == 1:
+        assert len({(t.spec.name, t.pieces[0].path) for t in seen if len(t.pieces) == 1}) >= 3
+    for name in ("mix-b", "mix-c"):  # the fingerprint of the serial read (ids renamed, texts in order)
+        assert other.manifest["sources"][name]["fingerprint"] == load.fingerprint(load.load_source(name))
+    out = [json.loads(line)["id"] for line in (other.out / "data.jsonl").read_text().splitlines()]
+    removed = {r["id"]: r for r in map(json.loads, (other.out / "removed.jsonl").read_text().splitlines())}
+    assert "b2#2" in out and removed["b2#3"]["kept"] == "mix-b/b2"  # renamed across files and shards
+    assert "rows:2" in out or "rows:2" in removed  # an id from the file stem and row number
+    b = other.manifest["sources"]["mix-b"]
+    assert b["in"] == 32 + 1 - 4 - 1  # 32 records + 1 copy, 4 rows filtered out, 1 skipped as empty
+
+
+def test_a_shard_read_in_a_worker_keeps_the_serial_reads_one_line_error(sources, tmp_path, tok, monkeypatch):
+    from curate import catalog
+    from curate.catalog import SourceSpec
+
+    folder = tmp_path / "src" / "b"
+    folder.mkdir(parents=True)
+    lines = (Path(__file__).parents[1] / "fixtures" / "mix" / "b.jsonl").read_text().splitlines()
+    lines[9] = lines[9][:-1]  # line 10: malformed
+    (folder / "b.jsonl").write_text("\n".join(lines) + "\n")
+    catalog.register(SourceSpec(name="mix-b", path=str(folder), kind="pair", formal_lang="lean4", license="test",
+                                fields={"id": "id", "informal": "informal", "formal": "formal"}))
+    with pytest.raises(CurateError) as serial:
+        build(tmp_path, tok, "m", strategy="top-k", k=3, budget=10**6)
+    workers_read(monkeypatch)
+    with pytest.raises(CurateError) as parallel:
+        build(tmp_path, tok, "m", strategy="top-k", k=3, budget=10**6, shard_records=3)
+    assert str(parallel.value) == str(serial.value) and f"{folder / 'b.jsonl'}:10: malformed JSON" in str(serial.value)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("cache", "src")) == []

@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from mixtools import build, cli_mix_args
+from mixtools import build, cli_mix_args, register_awkward_sources
 from mixtools import same_bytes as mix_same_bytes
 
 from curate.errors import CurateError
@@ -87,6 +87,23 @@ def test_ray_gives_the_same_mix_as_local(sources, tmp_path, tok, local_ray, stra
     removed = ref.manifest["totals"]["removed"]
     assert removed["exact_duplicate"] and removed["near_duplicate"] and removed["contamination"]
     assert leftovers(tmp_path) == ["ray-4", "ray-7"]  # no work or temp folders left behind
+
+
+def test_ray_workers_read_the_shards_and_give_the_serial_reads_mix(sources, tmp_path, tok, local_ray, monkeypatch):
+    from curate import load
+
+    register_awkward_sources(tmp_path / "src")
+    kw = dict(strategy="top-k", k=3, budget=10**6)
+    ref = build(tmp_path, tok, "ref", **kw)
+
+    def driver_reads(*a, **k):
+        raise AssertionError("the driver read a candidate source's records")
+
+    monkeypatch.setattr(load, "iter_batches", driver_reads)  # the driver's read step (the workers have their own load)
+    ray_mix = build(tmp_path, tok, "ray", engine="ray", workers=2, shard_records=3, **kw)
+    same_bytes(ref.out, ray_mix.out)
+    assert "b2#2" in (ray_mix.out / "data.jsonl").read_text()  # renamed by the driver, written by a worker
+    assert leftovers(tmp_path) == ["ray", "src"]
 
 
 def test_killed_ray_task_leaves_no_output_and_a_rerun_completes(sources, tmp_path, tok, local_ray, monkeypatch):
