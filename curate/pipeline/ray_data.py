@@ -1,12 +1,13 @@
 """The Ray engine on Ray Data: shard tasks as a dataset, the per-shard steps as `map_batches`.
 
-The driver reads each source in shards (it also fingerprints them, which needs every record in
-order) and hands them to Ray Data in windows of `2 × workers` shards: each window is a dataset of
-one block per shard (`from_items`), mapped by the shard function (`map_batches`, one CPU and one
-task per block, never retried) and read back in order (`preserve_order`). The next window is read
-on a driver thread while the cluster works on this one, so at most two windows of records are in
-flight and memory does not grow with the corpus. The shared state (eval index, tokenizer, dedup
-parameters) is put in the object store once and fetched once per worker process.
+Tasks go to Ray Data in windows of `2 × workers`: each window is a dataset of one block per task
+(`from_items`), mapped by the shard function (`map_batches`, one CPU and one task per block, never
+retried) and read back in order (`preserve_order`). The next window is prepared on a driver thread
+while the cluster works on this one, so at most two windows are in flight and memory does not grow
+with the corpus. The shared state (eval index, tokenizer, dedup parameters) is put in the object store
+once and fetched once per worker process. For the mix (`map_sources`) a task is a shard description
+that the worker reads itself (`curate.pipeline.read`) when the workers see this machine's disk, else
+the shard's records, read on the driver.
 
 What comes back to the driver is what the shard function returns: for the mix, compact per-record
 state (ids, token counts, digests, band keys, signatures, removals); the surviving rows themselves
