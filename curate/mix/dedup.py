@@ -2,9 +2,12 @@
 
 - exact: the SHA-256 of the normalised rendered text (`curate.mix.text`: case, whitespace and
   punctuation do not count) was seen before;
-- near: MinHash (datasketch) over word `shingle`-grams of the normalised text, LSH candidates
-  confirmed by the estimated Jaccard similarity >= `threshold`. Texts shorter than a shingle are
-  one shingle. Hashing is seeded, so results are reproducible.
+- near: MinHash (datasketch, each shingle hashed by `curate.pipeline.dedup.shingle_hash`) over word
+  `shingle`-grams of the normalised text, LSH candidates confirmed by the estimated Jaccard similarity
+  >= `threshold`. Texts shorter than a shingle are one shingle. Hashing is seeded and uses no salted
+  `hash`, so results are reproducible across processes and machines.
+
+This is the reference the sharded pipeline (`curate.pipeline.dedup`) must agree with, verdict for verdict.
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ class Deduplicator:
     def _signature(self, toks: list[str]):
         k = self.shingle
         grams = [" ".join(toks[i:i + k]) for i in range(max(1, len(toks) - k + 1))]
+        from curate.pipeline.dedup import shingle_hash
+
         m = self._minhash(num_perm=self.num_perm, seed=self._seed, permutations=self._perms,
-                           scheme=self._scheme)
+                          scheme=self._scheme, hashfunc=shingle_hash)
         m.update_batch([g.encode("utf-8") for g in dict.fromkeys(grams)])
         return m
 

@@ -1,8 +1,8 @@
 """Global deduplication: per-record keys computed shard by shard, duplicates resolved over all shards.
 
 Map side (`Signer`, runs on workers): for every record the SHA-256 of its normalised text (exact
-duplicates), its MinHash signature (datasketch, word shingles; near duplicates) and one 64-bit key
-per LSH band. Reduce side (`resolve`, runs once on compact arrays): records that share a digest or
+duplicates), its MinHash signature (datasketch's affine32 permutations over word shingles hashed with
+`shingle_hash`; near duplicates) and one 64-bit key per LSH band. Reduce side (`resolve`, runs once on compact arrays): records that share a digest or
 a band key are candidates; candidates are confirmed as datasketch's MinHashLSH would (some band
 equal, estimated Jaccard >= threshold) and resolved in global priority order (rank order of the
 sources, then record order): a record is removed if it duplicates an earlier record that was kept,
@@ -14,7 +14,6 @@ many workers signed it.
 from __future__ import annotations
 
 import hashlib
-from operator import methodcaller
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -23,7 +22,68 @@ import numpy as np
 KEPT = 0
 STATUS = {1: "exact_duplicate", 2: "near_duplicate"}
 """The removal reasons (curate.mix.dedup.EXACT / NEAR; not imported, so workers need not import the mix)."""
-_digest = methodcaller("digest")
+
+# ----------------------------------------------------------------------------- the shingle hash
+# A shingle is `k` consecutive normalised tokens (no token holds a space). Its 32-bit hash, the same in every
+# process and on every machine (fixed constants, no salted `hash`):
+#   word(w)  = fmix64(sum_t (byte_t + 1) * P^t + len(w) * Q)          over the UTF-8 bytes of w
+#   H(w_1..w_k) = fold32(fmix64(k + sum_j C_j * word(w_j)))            all mod 2^64
+# Polynomial word hashes let a whole batch be hashed with numpy prefix sums over the joined bytes (no Python
+# work per token or per shingle); `shingle_hash` is the same function one shingle at a time (the reference
+# `Signer.signature` passes it to datasketch as its `hashfunc`).
+_M64 = (1 << 64) - 1
+
+
+def _const(label: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(label, digest_size=8).digest(), "little") | 1  # odd
+
+
+_P, _Q = _const(b"curate-shingle-P"), _const(b"curate-shingle-Q")
+_P_INV = pow(_P, -1, 1 << 64)
+MAX_SHINGLE = 64
+_C = [_const(b"curate-shingle-C%d" % j) for j in range(MAX_SHINGLE)]
+_C_NP = np.array(_C, dtype=np.uint64)
+_KEEP_POWERS = 1 << 20
+"""Entries of the power tables a Signer keeps between batches (16 bytes each)."""
+
+
+def _fmix64_int(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _M64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _M64
+    return h ^ (h >> 33)
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer, in place on a uint64 array."""
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+def word_hash(word: bytes) -> int:
+    """64-bit hash of one token's UTF-8 bytes (see the comment above)."""
+    h, pw = 0, 1
+    for b in word:
+        h = (h + (b + 1) * pw) & _M64
+        pw = (pw * _P) & _M64
+    return _fmix64_int((h + len(word) * _Q) & _M64)
+
+
+def shingle_hash(shingle: bytes) -> int:
+    """32-bit hash of one shingle, its tokens' UTF-8 bytes joined by single spaces (datasketch `hashfunc`)."""
+    words = shingle.split(b" ")
+    h = len(words)
+    for c, w in zip(_C, words):
+        h += c * word_hash(w)
+    h = _fmix64_int(h & _M64)
+    return (h ^ (h >> 32)) & 0xFFFFFFFF
+
+
 _BAND_MIX = np.random.default_rng(20250801).integers(1, 2**63, size=64, dtype=np.uint64) | np.uint64(1)
 
 
@@ -51,17 +111,19 @@ class Keys:
 class Signer:
     """Computes `Keys` for texts; the same parameters as `curate.mix.dedup.Deduplicator`.
 
-    Signatures are datasketch's (`MinHash(num_perm, seed)`, its default "affine32" scheme, SHA-1 of each
-    shingle's UTF-8 bytes), computed for a whole batch at once with numpy: the same values as
-    `MinHash.update_batch` per record (`signature` is that reference)."""
+    Signatures are datasketch's (`MinHash(num_perm, seed, hashfunc=shingle_hash)`, its default "affine32"
+    permutations), computed for a whole batch at once with numpy: the same values as `MinHash.update_batch`
+    per record (`signature` is that reference)."""
 
     chunk = 256
-    """Records whose shingles are permuted in one numpy call (bounds that call's memory)."""
+    """Records hashed and permuted in one numpy call (bounds that call's memory)."""
 
     def __init__(self, near: bool = True, threshold: float = 0.8, num_perm: int = 128, shingle: int = 5,
                  seed: int = 1):
         from datasketch import MinHash, MinHashLSH
 
+        if not 1 <= shingle <= MAX_SHINGLE:
+            raise ValueError(f"shingle must be in [1, {MAX_SHINGLE}], got {shingle}")
         self.near, self.threshold, self.num_perm, self.shingle, self.seed = near, threshold, num_perm, shingle, seed
         lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self.b, self.r = lsh.b, lsh.r
@@ -72,10 +134,13 @@ class Signer:
             raise RuntimeError(f"datasketch's default MinHash scheme is {self._scheme!r}; expected affine32")
         self._a = np.ascontiguousarray(self._perms[0], dtype=np.uint32)
         self._b = np.ascontiguousarray(self._perms[1], dtype=np.uint32)
+        self._pow = np.ones(1, dtype=np.uint64)  # P^t and P^-t mod 2^64, grown on demand
+        self._ipow = np.ones(1, dtype=np.uint64)
 
     def signature(self, toks: list[str]) -> np.ndarray:
         """One record's signature with datasketch itself (the reference for `keys`)."""
-        m = self._minhash(num_perm=self.num_perm, seed=self.seed, permutations=self._perms, scheme=self._scheme)
+        m = self._minhash(num_perm=self.num_perm, seed=self.seed, permutations=self._perms, scheme=self._scheme,
+                          hashfunc=shingle_hash)
         m.update_batch(self._shingles(toks))
         return m.hashvalues
 
@@ -90,26 +155,68 @@ class Signer:
 
         return self.keys_from_tokens([tokens(t) for t in texts])
 
+    def _powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """P^t and P^-t mod 2^64 for t < n (kept for the next call up to `_KEEP_POWERS` entries)."""
+        if len(self._pow) >= n:
+            return self._pow[:n], self._ipow[:n]
+        m = max(n, min(2 * len(self._pow), _KEEP_POWERS))
+        pw, ipw = np.full(m, _P, dtype=np.uint64), np.full(m, _P_INV, dtype=np.uint64)
+        pw[0] = ipw[0] = 1
+        with np.errstate(over="ignore"):
+            pw, ipw = np.cumprod(pw, dtype=np.uint64), np.cumprod(ipw, dtype=np.uint64)
+        if m <= _KEEP_POWERS:
+            self._pow, self._ipow = pw, ipw
+        return pw[:n], ipw[:n]
+
+    def shingle_hashes(self, joined: list[bytes], lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes, counts): `shingle_hash` of every shingle of every text, texts in order and each text's
+        shingles contiguous, and how many each text has. `joined[i]`: text i's tokens' UTF-8 bytes joined by
+        spaces; `lengths[i]`: its token count (at least 1)."""
+        k = self.shingle
+        buf = np.frombuffer(b" ".join(joined), dtype=np.uint8)
+        n = len(buf)
+        pw, ipw = self._powers(n)
+        with np.errstate(over="ignore"):
+            pref = np.cumsum((buf.astype(np.uint64) + np.uint64(1)) * pw, dtype=np.uint64)
+            word = buf != 32
+            starts = np.flatnonzero(word & np.concatenate([[True], ~word[:-1]]))  # every word's [start, end)
+            ends = np.flatnonzero(word & np.concatenate([~word[1:], [True]])) + 1
+            if len(starts) != int(np.sum(lengths)):
+                raise ValueError("shingle_hashes: tokens must be non-empty and hold no space")
+            before = pref[np.maximum(starts - 1, 0)]
+            before[starts == 0] = 0
+            w = (pref[ends - 1] - before) * ipw[starts] + (ends - starts).astype(np.uint64) * np.uint64(_Q)
+            w = _fmix64(w)
+            lens = np.asarray(lengths, dtype=np.int64)
+            first = np.concatenate([[0], np.cumsum(lens)[:-1]])  # each text's first word
+            counts = np.maximum(lens - k + 1, 1)
+            at = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+            size = np.repeat(np.minimum(lens, k), counts)  # words in each shingle (k, or the whole short text)
+            h = size.astype(np.uint64)
+            wpad = np.concatenate([w, np.zeros(k, dtype=np.uint64)])
+            for j in range(k):
+                h += np.where(size > j, _C_NP[j] * wpad[at + j], np.uint64(0))
+            h = _fmix64(h)
+            hv = (h ^ (h >> np.uint64(32))).astype(np.uint32)
+        return hv, counts
+
     def keys_from_tokens(self, toks_list: list[list[str]]) -> Keys:
         """`Keys` of texts given as their normalised tokens (`curate.mix.text.tokens`)."""
         n = len(toks_list)
-        sha256, sha1 = hashlib.sha256, hashlib.sha1
+        sha256 = hashlib.sha256
         digests = np.empty(n, dtype="S32")
         sigs = np.zeros((n, self.num_perm), dtype=np.uint32)
         has = np.zeros(n, dtype=bool)
-        for i, toks in enumerate(toks_list):
-            digests[i] = sha256(" ".join(toks).encode("utf-8")).digest()
+        joined = [" ".join(toks).encode("utf-8") for toks in toks_list]
+        for i, j in enumerate(joined):
+            digests[i] = sha256(j).digest()
         if self.near:
-            has[:] = [bool(t) for t in toks_list]
+            lens = np.fromiter(map(len, toks_list), dtype=np.int64, count=n)
+            has[:] = lens > 0
             rows = np.flatnonzero(has)
             for lo in range(0, len(rows), self.chunk):
                 part = rows[lo: lo + self.chunk]
-                counts, raw = [], []
-                for i in part:
-                    grams = self._shingles(toks_list[i])
-                    counts.append(len(grams))
-                    raw.extend(map(_digest, map(sha1, grams)))
-                hv = np.frombuffer(b"".join(raw), dtype="<u4")[::5].astype(np.uint32)  # sha1_hash32
+                hv, counts = self.shingle_hashes([joined[i] for i in part], lens[part])
                 hv ^= hv >> np.uint32(16)  # datasketch's _fmix (MurmurHash3 finalizer, 32 bits)
                 hv *= np.uint32(0x85EBCA6B)
                 hv ^= hv >> np.uint32(13)
@@ -127,6 +234,32 @@ class Signer:
             h = (bands * _BAND_MIX[: self.r]).sum(axis=2, dtype=np.uint64)
             h ^= h >> np.uint64(29)
         return h
+
+
+def _exact_groups(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(records whose digest an earlier record has, ascending; that earliest record, for each): as
+    `np.unique(digests, return_index=True, return_inverse=True)` gives, in ~24 bytes a record at the peak
+    instead of ~70: the records are sorted by their digests' first 8 bytes, and only those sharing a prefix
+    with another (the duplicates, and any prefix collisions) are grouped on their whole digest."""
+    n = len(digests)
+    if n < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    prefix = np.ascontiguousarray(np.ascontiguousarray(digests).view(np.uint8).reshape(n, -1)[:, :8]).view("<u8")
+    prefix = prefix.reshape(-1)
+    order = np.argsort(prefix, kind="stable")
+    prefix = prefix[order]
+    eq = prefix[1:] == prefix[:-1]
+    del prefix
+    shared = np.zeros(n, dtype=bool)
+    shared[1:] |= eq
+    shared[:-1] |= eq
+    del eq
+    members = np.sort(order[shared])
+    del order, shared
+    _, first, inverse = np.unique(digests[members], return_index=True, return_inverse=True)
+    rep = members[first[inverse.reshape(-1)]]
+    later = rep != members
+    return members[later], rep[later]
 
 
 @dataclass
@@ -153,10 +286,9 @@ def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray | 
     sim = np.zeros(n, dtype=np.float64)
     if n == 0:
         return Resolution(status, kept_of, sim)
-    _, first, inverse = np.unique(digests, return_index=True, return_inverse=True)
-    rep = first[inverse.reshape(-1)]
-    del first, inverse
-    is_rep = rep == np.arange(n)
+    dup, rep_of = _exact_groups(digests)
+    is_rep = np.ones(n, dtype=bool)
+    is_rep[dup] = False
     kept = is_rep.copy()
     if isinstance(bands, np.ndarray):
         loaders = [(lambda k=k: bands[:, k]) for k in range(bands.shape[1])]
@@ -169,17 +301,20 @@ def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray | 
         # their group; group starts; members per group, ascending)
         groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for load in loaders:
-            keys = np.asarray(load())[cand]
+            keys = np.asarray(load())
+            keys = keys if len(cand) == n else keys[cand]
             order = np.argsort(keys, kind="stable")
-            sk = keys[order]
+            keys = keys[order]
+            eq = keys[1:] == keys[:-1]  # equal to the previous key, in sorted order
             del keys
-            new = np.ones(len(sk), dtype=bool)
-            new[1:] = sk[1:] != sk[:-1]
-            del sk
-            gid_sorted = np.cumsum(new) - 1
-            multi = np.bincount(gid_sorted)[gid_sorted] >= 2
+            multi = np.zeros(len(order), dtype=bool)  # in a group of >= 2: equal to its neighbour on either side
+            multi[1:] |= eq
+            multi[:-1] |= eq
+            new = np.ones(len(order), dtype=bool)  # first of its group
+            new[1:] = ~eq
+            del eq
             order, new = order[multi], new[multi]
-            del gid_sorted, multi
+            del multi
             gid = np.cumsum(new) - 1  # groups renumbered over the kept entries (still contiguous)
             starts = np.concatenate([[0], np.cumsum(np.bincount(gid))]) if len(gid) else np.zeros(1, np.int64)
             members = cand[order]
@@ -207,8 +342,6 @@ def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray | 
             if len(ok):
                 status[j], kept_of[j], sim[j] = 2, earlier[ok[0]], sims[ok[0]]
                 kept[j] = False
-    dup = np.flatnonzero(~is_rep)
-    rep_of = rep[dup]
     rep_kept = kept[rep_of]
     status[dup] = np.where(rep_kept, 1, 2)
     kept_of[dup] = np.where(rep_kept, rep_of, kept_of[rep_of])

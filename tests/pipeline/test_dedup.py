@@ -118,3 +118,58 @@ def test_tokens_of_parts_joined_by_whitespace_are_the_parts_tokens():
         for m in marks[::7]:
             a, b = f"x{m}", f"{m}y"
             assert tokens(a + sep + b) == tokens(a) + tokens(b) == joined([a, tokens(b)])
+
+
+SIGN_TEXTS = ["a", "a b c d e", "a b c d e f", "ℝ → ℕ ∀ x ∈ S café", "x x x x x x x x x x", "\x00 ﬁ İ \x00",
+              "∑ " * 70]
+
+
+@pytest.mark.parametrize("shingle", [1, 3, 5])
+def test_batch_signatures_equal_the_datasketch_reference(shingle):
+    """The numpy batch path (prefix sums over the joined bytes) against datasketch's MinHash fed one shingle at
+    a time through `shingle_hash` (Python integers): two implementations of one function."""
+    from curate.mix.text import tokens
+
+    rng = random.Random(shingle)
+    texts = SIGN_TEXTS + [" ".join(rng.choice(WORDS + ["ε", "naïve", "x" * 300]) for _ in range(rng.randint(1, 120)))
+                          for _ in range(300)]
+    toks = [tokens(t) for t in texts]
+    signer = Signer(shingle=shingle)
+    signer.chunk = 37  # several numpy batches
+    keys = signer.keys_from_tokens(toks)
+    assert keys.has_signature.all()
+    for i, t in enumerate(toks):
+        assert np.array_equal(keys.signatures[i], signer.signature(t)), texts[i]
+
+
+def test_shingle_hash_ignores_nothing_it_should_see():
+    from curate.pipeline.dedup import shingle_hash
+
+    seen = {shingle_hash(s) for s in (b"a b c", b"a c b", b"ab c", b"a bc", b"a b", b"a b c d", b"b a c", b"a b d")}
+    assert len(seen) == 8
+
+
+def test_signatures_are_the_same_in_processes_with_different_hash_seeds():
+    """No salted `hash` anywhere: signatures and band keys agree across interpreters."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib, sys; from curate.pipeline.dedup import Signer; "
+            f"k = Signer().keys({SIGN_TEXTS + corpus(50, 9)!r}); "
+            "print(hashlib.sha256(k.signatures.tobytes() + k.bands.tobytes() + k.digests.tobytes()).hexdigest())")
+    outs = set()
+    for seed in ("0", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        outs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                check=True).stdout.strip())
+    import hashlib
+
+    k = Signer().keys(SIGN_TEXTS + corpus(50, 9))
+    outs.add(hashlib.sha256(k.signatures.tobytes() + k.bands.tobytes() + k.digests.tobytes()).hexdigest())
+    assert len(outs) == 1
+
+
+def test_tokens_with_a_space_are_refused():
+    with pytest.raises(ValueError):
+        Signer().keys_from_tokens([["a b", "c"]])

@@ -71,8 +71,10 @@ def datasketch_signature(toks: list[str], num_perm: int = 128, k: int = 5) -> np
     """The signature as the one-pass Deduplicator computes it (datasketch, deduplicated shingles)."""
     from datasketch import MinHash
 
+    from curate.pipeline.dedup import shingle_hash
+
     grams = [" ".join(toks[i:i + k]) for i in range(max(1, len(toks) - k + 1))]
-    m = MinHash(num_perm=num_perm, seed=1)
+    m = MinHash(num_perm=num_perm, seed=1, hashfunc=shingle_hash)
     m.update_batch([g.encode("utf-8") for g in dict.fromkeys(grams)])
     return m.hashvalues
 
