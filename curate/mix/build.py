@@ -71,6 +71,11 @@ class MixConfig:
     """Also remove near duplicates (MinHash LSH), not only exact ones."""
     near_threshold: float = 0.8
     """Estimated Jaccard similarity of word shingles at or above which a record is a near duplicate."""
+    near_recall_weight: float = 0.99
+    """LSH bands x rows: datasketch's optimum for `near_threshold` weighting false negatives by this (false
+    positives by 1 minus it): 0.99 gives 18 x 7 at 0.8 / 128 permutations, which finds a one-word edit of a
+    120-word text with probability ~1 - 1e-6 (0.5, datasketch's default, 9 x 13: ~97%). Candidates are still
+    confirmed by their estimated Jaccard (`curate.pipeline.dedup`)."""
     formal_near: float = 0.1
     """Decontamination, formal side: a statement within this fraction of canonical-token edits of a target
     statement is a copy (`formal.canonical`; 0 = only equal canonical forms)."""
@@ -257,7 +262,7 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
                      f"{ranking['target_fingerprint']} then, {eval_sets[0]['fingerprint']} now)")
 
     signer = Signer(near=config.near_dedup, threshold=config.near_threshold, num_perm=config.num_perm,
-                    shingle=config.shingle)
+                    shingle=config.shingle, recall_weight=config.near_recall_weight)
     shared = Shared(index=index, tokenizer=tok, signer=signer)
     accounts = Accounts(REASONS)
     fingerprints: dict[str, str] = {}

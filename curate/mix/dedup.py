@@ -4,7 +4,8 @@
   punctuation do not count) was seen before;
 - near: MinHash (datasketch, each shingle hashed by `curate.pipeline.dedup.shingle_hash`) over word
   `shingle`-grams of the normalised text, LSH candidates confirmed by the estimated Jaccard similarity
-  >= `threshold`. Texts shorter than a shingle are one shingle. Hashing is seeded and uses no salted
+  >= `threshold`; bands and rows favour recall (`recall_weight`, see `curate.pipeline.dedup.lsh_params`).
+  Texts shorter than a shingle are one shingle. Hashing is seeded and uses no salted
   `hash`, so results are reproducible across processes and machines.
 
 This is the reference the sharded pipeline (`curate.pipeline.dedup`) must agree with, verdict for verdict.
@@ -33,7 +34,7 @@ class Deduplicator:
     """`check(key, text)` returns a Duplicate, or None and remembers the text as kept."""
 
     def __init__(self, near: bool = True, threshold: float = 0.8, num_perm: int = 128, shingle: int = 5,
-                 seed: int = 1):
+                 seed: int = 1, recall_weight: float = 0.99):
         self.near, self.threshold, self.num_perm, self.shingle = near, threshold, num_perm, shingle
         self._exact: dict[str, str] = {}
         self._order: dict[str, int] = {}
@@ -45,7 +46,9 @@ class Deduplicator:
             proto = MinHash(num_perm=num_perm, seed=seed)
             self._perms, self._scheme = proto.permutations, proto.scheme  # built once, reused
             self._seed = seed
-            self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+            from curate.pipeline.dedup import lsh_params
+
+            self._lsh = MinHashLSH(num_perm=num_perm, params=lsh_params(threshold, num_perm, recall_weight))
 
     def _signature(self, toks: list[str]):
         k = self.shingle
