@@ -272,19 +272,85 @@ def _row(rec: Record) -> dict:
             "meta": json.dumps(rec.meta, ensure_ascii=False, sort_keys=True)}
 
 
+class SeenIds:
+    """How many times each id has been seen: `add(id)` returns its count so far, 1 the first time.
+
+    Exact, like a `Counter` of the id strings, in a fraction of its memory (~30 bytes an id plus its UTF-8
+    length, against ~90 for a Counter of short ids, and no Python object per id to pin the allocator's
+    arenas): the ids' bytes in one buffer, an open-addressing table of (64-bit hash, offset into the buffer);
+    a hash match is confirmed on the bytes, so two ids with equal hashes stay apart; only ids seen more than
+    once get a dict entry."""
+
+    def __init__(self, capacity: int = 1 << 12):
+        from array import array
+
+        self._array = array
+        self._keys = array("Q", bytes(8 * capacity))
+        self._offs = array("q", bytes(8 * capacity))
+        self._blob = bytearray()
+        self._n = 0
+        self._more: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, rid: str) -> int:
+        h = (hash(rid) & 0xFFFFFFFFFFFFFFFF) or 1  # 0 marks an empty slot; hash() is fixed within a process
+        raw = rid.encode("utf-8", "surrogatepass")
+        keys, offs, blob = self._keys, self._offs, self._blob
+        mask = len(keys) - 1
+        i = h & mask
+        while True:
+            k = keys[i]
+            if k == 0:
+                break
+            if k == h:
+                o = offs[i]
+                size = int.from_bytes(blob[o:o + 4], "little")
+                if blob[o + 4:o + 4 + size] == raw:
+                    c = self._more.get(rid, 1) + 1
+                    self._more[rid] = c
+                    return c
+            i = (i + 1) & mask
+        keys[i], offs[i] = h, len(blob)
+        blob += len(raw).to_bytes(4, "little")
+        blob += raw
+        self._n += 1
+        if 3 * self._n > 2 * len(keys):
+            self._grow()
+        return 1
+
+    def _grow(self) -> None:
+        old_keys, old_offs = self._keys, self._offs
+        size = 2 * len(old_keys)
+        keys, offs = self._array("Q", bytes(8 * size)), self._array("q", bytes(8 * size))
+        mask = size - 1
+        for k, o in zip(old_keys, old_offs):
+            if k:
+                i = k & mask
+                while keys[i]:
+                    i = (i + 1) & mask
+                keys[i], offs[i] = k, o
+        self._keys, self._offs = keys, offs
+
+
+def unique_id(seen: SeenIds, rid: str) -> str:
+    """`rid`, or `rid#n` for its n-th occurrence within a source (n >= 2): how ids stay unique."""
+    n = seen.add(rid)
+    return rid if n == 1 else f"{rid}#{n}"
+
+
 def iter_records(spec: SourceSpec, report: LoadReport, limit: int | None = None) -> Iterator[dict]:
-    """The source's record rows one at a time, in order (nothing held but the ids seen so far).
+    """The source's record rows one at a time, in order (nothing held but the ids seen so far, `SeenIds`).
 
     Raises CurateError on bad input, and at the end if the source had no records."""
     rows = _hub_rows(spec, limit) if spec.is_hub else _local_rows(spec)
-    seen: Counter = Counter()
+    seen = SeenIds()
     for where, stem, n, row in rows:
         rec = to_record(spec, row, where, stem, n, report)
         if rec is None:
             continue
-        seen[rec.id] += 1
-        if seen[rec.id] > 1:  # keep ids unique within a source
-            rec.id = f"{rec.id}#{seen[rec.id]}"
+        rec.id = unique_id(seen, rec.id)  # keep ids unique within a source
         report.records += 1
         yield _row(rec)
         if limit and report.records >= limit:

@@ -68,3 +68,30 @@ def test_fingerprint_tracks_content():
     ds = load.load_with_report(spec("pairs.jsonl"))[0]
     assert load.fingerprint(ds) == load.fingerprint(ds)
     assert load.fingerprint(ds) != load.fingerprint(ds.select([0]))
+
+
+class _SameHash(str):
+    def __hash__(self) -> int:  # every id collides: SeenIds must tell them apart by their bytes
+        return 7
+
+
+@pytest.mark.parametrize("make", [str, _SameHash])
+def test_seen_ids_count_exactly_like_a_counter(make):
+    import random
+    from collections import Counter
+
+    rng = random.Random(0)
+    n = 300 if make is _SameHash else 20_000  # past several table growths
+    ids = [make(f"r{rng.randrange(n // 2)}") for _ in range(n)] + [make(x) for x in ("", "é", "\ud800", "r1#2")] * 2
+    seen, want = load.SeenIds(), Counter()
+    got = [seen.add(i) for i in ids]
+    assert got == [want.update([i]) or want[i] for i in ids]
+    assert len(seen) == len(want)
+
+
+def test_repeated_ids_are_renamed_in_order(tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_text("".join(f'{{"n": "{i}", "q": "text {k}"}}\n' for k, i in enumerate("abaacb")))
+    rows = list(load.iter_records(SourceSpec(name="t", kind="informal", license="x", path=str(f),
+                                             fields={"informal": "q", "id": "n"}), load.LoadReport("t")))
+    assert [r["id"] for r in rows] == ["a", "b", "a#2", "a#3", "c", "b#2"]

@@ -294,7 +294,10 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         res = corpus.resolve(signer)
         removed = _removed_rows(corpus, res, contaminated, accounts)
         kept = np.flatnonzero(res.status == dd.KEPT)
-        pool = [st.Candidate(corpus.source_of(p), corpus.row_of(p), int(corpus.tokens[p])) for p in kept]
+        pool: Any = corpus.pool(kept)  # columns: no Python object per record for top-k, proportional, random
+        del kept
+        if config.strategy in st.RECORD_STRATEGIES:  # they score texts; scores.parquet lists their Candidates
+            pool = pool.candidates()
 
         # selection (global: compact candidates; texts read back from the spill only if a strategy asks)
         caps = {}
@@ -314,9 +317,9 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
             from curate.select import audit
             scores = (audit.score_rows(pool, selection.scores, selection.taken,
                                        lambda c: corpus.record_id(position(c))), list(selection.scores))
-        taken, skipped = selection.taken, selection.skipped
-        for c, reason in skipped:
-            accounts.remove(c.source, reason)
+        taken = selection.taken
+        for (source, reason), n in selection.skipped_counts().items():
+            accounts.remove(source, reason, n)
         where = [position(c) for c in taken]
         fetched = corpus.rows(where, [*COLUMNS, "text"])
         rows = []

@@ -33,9 +33,9 @@ taken deferred, `SelectContext.diversity`):
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -57,6 +57,79 @@ class Candidate:
     tokens: int
     score: float | None = None
     """The record-scoring strategies' ordering score (None for other strategies)."""
+
+
+@dataclass
+class Pool:
+    """The clean candidates as columns, in pool order (rank order, then record order): what the mix holds per
+    record while it selects, ~20 bytes a record (a list of `Candidate`s and the filler's queues: ~220).
+    top-k, proportional and random fill the budget from these columns (`fill_pool`); the record-scoring
+    strategies need texts anyway and take `candidates()`."""
+
+    names: list[str]
+    """Source names; `source` holds indices into this list."""
+    source: np.ndarray
+    """(n,) int: each candidate's source (index into `names`)."""
+    index: np.ndarray
+    """(n,) int: row index in its source."""
+    tokens: np.ndarray
+    """(n,) int: token count."""
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def candidate(self, i: int) -> Candidate:
+        return Candidate(self.names[int(self.source[i])], int(self.index[i]), int(self.tokens[i]))
+
+    def candidates(self) -> list[Candidate]:
+        return [self.candidate(i) for i in range(len(self))]
+
+    @classmethod
+    def of(cls, candidates: Sequence[Candidate], names: Sequence[str]) -> "Pool":
+        code = {n: i for i, n in enumerate(names)}
+        return cls(list(names), np.array([code[c.source] for c in candidates], dtype=np.int32),
+                   np.array([c.index for c in candidates], dtype=np.int64),
+                   np.array([c.tokens for c in candidates], dtype=np.int64))
+
+
+_WHY = {1: OVER_BUDGET, 2: OVER_CAP}
+_NO_CAP = np.iinfo(np.int64).max
+
+
+class Skipped(Sequence):
+    """The candidates a columnar fill left out, as (Candidate, reason) pairs in pool order, made on access;
+    `counts()` without making them. Holds one byte per pool candidate."""
+
+    def __init__(self, pool: Pool, why: np.ndarray):
+        self.pool, self.why = pool, why
+        self._at: np.ndarray | None = None
+
+    def _positions(self) -> np.ndarray:
+        if self._at is None:
+            self._at = np.flatnonzero(self.why)
+        return self._at
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.why))
+
+    def __getitem__(self, i):  # type: ignore[override]
+        at = self._positions()
+        if isinstance(i, slice):
+            return [(self.pool.candidate(int(p)), _WHY[int(self.why[p])]) for p in at[i]]
+        p = int(at[i])
+        return self.pool.candidate(p), _WHY[int(self.why[p])]
+
+    def __iter__(self) -> Iterator[tuple[Candidate, str]]:
+        for p in self._positions():
+            yield self.pool.candidate(int(p)), _WHY[int(self.why[p])]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(source, reason) -> candidates left out."""
+        out = {}
+        for code, reason in _WHY.items():
+            per = np.bincount(self.pool.source[self.why == code], minlength=len(self.pool.names))
+            out.update({(self.pool.names[k], reason): int(v) for k, v in enumerate(per) if v})
+        return out
 
 
 def check_strategy(name: str) -> str:
@@ -110,6 +183,62 @@ def fill(queues: dict[str, list[Candidate]], budget: int, caps: dict[str, int | 
             per_source[c.source] = used + c.tokens
             per_queue[q] += c.tokens
     return taken, skipped
+
+
+def fill_pool(pool: Pool, queues: dict[str, np.ndarray], budget: int, caps: dict[str, int | None],
+              pick: Callable[[list[str], dict[str, int]], str]) -> tuple[np.ndarray, np.ndarray]:
+    """`fill` over a columnar pool: each queue is an array of pool positions, and either the only queue or
+    every queue holds one source's records. Returns (positions taken, in order; per pool candidate 0 =
+    taken or in no queue, 1 = over_budget, 2 = over_cap): the same takes and reasons as `fill` over the
+    same candidates, without a Python object per candidate. A skip changes nothing `pick` sees, so `fill`
+    skips a run of records of one queue back to back: here the run up to the next record that fits (or
+    the queue's end) is found and settled with numpy."""
+    if len(queues) > 1:
+        for name, q in queues.items():
+            if len(q) and np.any(pool.source[q] != pool.source[q[0]]):
+                raise ValueError(f"fill_pool: queue {name!r} mixes sources; give one queue, or one per source")
+    tok, src = pool.tokens, pool.source
+    why = np.zeros(len(pool), dtype=np.uint8)
+    cap = np.array([_NO_CAP if caps.get(n) is None else int(caps[n]) for n in pool.names], dtype=np.int64)
+    used = np.zeros(len(pool.names), dtype=np.int64)
+    per_queue = {q: 0 for q in queues}
+    ptr = {q: 0 for q in queues}
+    total = 0
+    taken: list[int] = []
+    active = [q for q in queues if len(queues[q])]
+
+    def next_fit(q: np.ndarray, j: int) -> int:
+        """Index in q of the first record from j on that fits the budget and its source's cap; len(q) if none."""
+        size = 64
+        while j < len(q):
+            idx = q[j:j + size]
+            t = tok[idx]
+            hit = np.flatnonzero((t <= budget - total) & (used[src[idx]] + t <= cap[src[idx]]))
+            if len(hit):
+                return j + int(hit[0])
+            j += size
+            size = min(2 * size, 1 << 16)
+        return len(q)
+
+    while active:
+        name = pick(active, per_queue)
+        q, p = queues[name], ptr[name]
+        pos = int(q[p])
+        t, s = int(tok[pos]), int(src[pos])
+        if total + t <= budget and used[s] + t <= cap[s]:
+            taken.append(pos)
+            total += t
+            used[s] += t
+            per_queue[name] += t
+            ptr[name] = p + 1
+        else:  # skip up to the next record that fits: over its cap first, else over the budget
+            f = next_fit(q, p + 1)
+            idx = q[p:f]
+            why[idx] = np.where(used[src[idx]] + tok[idx] > cap[src[idx]], 2, 1)
+            ptr[name] = f
+        if ptr[name] == len(q):
+            active.remove(name)
+    return np.asarray(taken, dtype=np.int64), why
 
 
 def in_order(active: list[str], _taken: dict[str, int]) -> str:
@@ -180,14 +309,20 @@ class SelectContext:
 class Selection:
     taken: list[Candidate]
     """Records in the mix, in output order."""
-    skipped: list[tuple[Candidate, str]]
-    """Candidates left out, with the reason (over_budget / over_cap)."""
+    skipped: Sequence[tuple[Candidate, str]]
+    """Candidates left out, with the reason (over_budget / over_cap); from a `Pool`, a `Skipped` view."""
     weights: dict[str, float] | None = None
     """proportional, hybrid: each source's share of the budget."""
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     """Per-record scores over the whole pool (pool order), by scorer name, for auditing (scores.parquet)."""
     deferred: int = 0
     """Records moved behind the others as near copies of records already taken (diversity)."""
+
+    def skipped_counts(self) -> dict[tuple[str, str], int]:
+        """(source, reason) -> candidates left out."""
+        if isinstance(self.skipped, Skipped):
+            return self.skipped.counts()
+        return dict(Counter((c.source, why) for c, why in self.skipped))
 
 
 def record_scorer(name: str, ctx: SelectContext):
@@ -217,9 +352,33 @@ def _diverse(order: list[int], texts: list[str], pool: list[Candidate], ctx: Sel
     return new, len(deferred)
 
 
-def choose(strategy: str, pool: list[Candidate], ctx: SelectContext) -> Selection:
-    """Run `strategy` over the clean candidate pool (pool order = rank order, then record order)."""
+def _choose_columns(strategy: str, pool: Pool, ctx: SelectContext) -> Selection:
+    """top-k, proportional and random over a columnar pool: the same selection as over its Candidates."""
+    weights = None
+    if strategy == "random":
+        queues = {"pool": np.random.default_rng(ctx.seed).permutation(len(pool))}
+        pick = in_order
+    else:
+        code = {n: i for i, n in enumerate(pool.names)}
+        queues = {n: np.flatnonzero(pool.source == code[n]) if n in code else np.zeros(0, np.int64)
+                  for n in ctx.ranked}
+        pick = in_order
+        if strategy == "proportional":
+            weights = softmax_weights({n: ctx.alignments[n] for n in ctx.ranked}, ctx.temperature)
+            pick = proportional_pick(weights)
+    at, why = fill_pool(pool, queues, ctx.budget, ctx.caps, pick)
+    return Selection([pool.candidate(int(p)) for p in at], Skipped(pool, why), weights=weights)
+
+
+def choose(strategy: str, pool: list[Candidate] | Pool, ctx: SelectContext) -> Selection:
+    """Run `strategy` over the clean candidate pool (pool order = rank order, then record order): a list of
+    Candidates, or a columnar `Pool` (top-k, proportional and random then never make a Python object per
+    candidate; the record-scoring strategies take its Candidates)."""
     check_strategy(strategy)
+    if isinstance(pool, Pool):
+        if strategy in ("top-k", "proportional", "random"):
+            return _choose_columns(strategy, pool, ctx)
+        pool = pool.candidates()
     if strategy in ("top-k", "proportional"):
         queues = {name: [c for c in pool if c.source == name] for name in ctx.ranked}
         if strategy == "top-k":

@@ -9,6 +9,7 @@ read rows back from the spill by position.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -75,13 +76,22 @@ class Corpus:
         self._parts = {}
         assert np.all(np.diff(self.gkey) > 0), "shard results out of order"
         self._starts = np.asarray(self._shard_start, dtype=np.int64)
-        self._mm = np.memmap(self._sig_path, dtype=np.uint32, mode="r", shape=(self.n, self.num_perm)) if self.n else None
+        self._sig_fd = os.open(self._sig_path, os.O_RDONLY)
 
     def signatures(self, idx: np.ndarray) -> np.ndarray:
-        return np.asarray(self._mm[idx]) if self._mm is not None else np.zeros((0, self.num_perm), np.uint32)
+        """The MinHash rows of records `idx`, read from the spill row by row (a memory map would keep every
+        page it touched resident: about a third of the file for the candidates of a typical corpus)."""
+        size = 4 * self.num_perm
+        out = np.empty((len(idx), self.num_perm), dtype=np.uint32)
+        raw = out.view(np.uint8).reshape(len(idx), size)
+        for k, i in enumerate(idx):
+            raw[k] = np.frombuffer(os.pread(self._sig_fd, size, int(i) * size), dtype=np.uint8)
+        return out
 
     def close(self) -> None:
-        self._mm = None
+        if getattr(self, "_sig_fd", None) is not None:
+            os.close(self._sig_fd)
+            self._sig_fd = None
         for fh in (self._sig_fh, *self._band_fh):
             if not fh.closed:
                 fh.close()
@@ -98,6 +108,14 @@ class Corpus:
         if not self.n:
             return np.zeros(0, np.uint64)
         return np.fromfile(self._band_path(k), dtype=np.uint64)
+
+    def pool(self, positions: np.ndarray):
+        """The records at `positions` (ascending) as a columnar `curate.mix.strategies.Pool`."""
+        from curate.mix.strategies import Pool
+
+        g = self.gkey[positions]
+        return Pool(list(self.sources), (g >> _SHIFT).astype(np.int32), g & ((1 << _SHIFT) - 1),
+                    self.tokens[positions])
 
     # ------------------------------------------------------------------ lookups
     def source_of(self, pos: int) -> str:
