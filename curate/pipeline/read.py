@@ -234,7 +234,7 @@ def run_task(shared: Shared, task: ShardTask | ReadTask) -> ShardResult | ReadRe
 @dataclass
 class _Source:
     n: int = 0
-    seen: Counter = field(default_factory=Counter)
+    seen: load.SeenIds = field(default_factory=load.SeenIds)
     hash: Any = field(default_factory=hashlib.sha256)
     rows: int = 0
     skipped: Counter = field(default_factory=Counter)
@@ -253,11 +253,10 @@ class Sequencer:
         res = out.result
         s = self._src.setdefault(res.source, _Source())
         renames: dict[int, str] = {}
-        seen = s.seen
         for i, rid in enumerate(out.ids):
-            seen[rid] += 1
-            if seen[rid] > 1:
-                renames[i] = f"{rid}#{seen[rid]}"
+            new = load.unique_id(s.seen, rid)
+            if new != rid:
+                renames[i] = new
         self._fingerprint(s.hash, out, renames)
         offset = s.n
         s.n += len(out.ids)
