@@ -251,7 +251,7 @@ class Sequencer:
     def take(self, out: ReadResult) -> ShardResult | None:
         """The shard's result as the serial read would give it; None for a shard without records."""
         res = out.result
-        s = self._src.setdefault(res.source, _Source())
+        s = self._src.get(res.source) or self._src.setdefault(res.source, _Source())
         renames: dict[int, str] = {}
         for i, rid in enumerate(out.ids):
             new = load.unique_id(s.seen, rid)
