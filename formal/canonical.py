@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # ----------------------------------------------------------------------------- lexing
 _ISA_SYMBOLS = {
@@ -83,8 +84,7 @@ KEYWORDS = {"theorem", "lemma", "example", "def", "let", "in", "if", "then", "el
             "obtains", "where", "of", "case", "_"}
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     text: str
     inner: bool = True
     """Isabelle: inside a quoted term (outer syntax otherwise); always True for Lean."""
@@ -98,30 +98,43 @@ def detect_lang(text: str) -> str:
 
 
 def strip_comments(text: str, lang: str) -> str:
-    """Remove comments (nested block comments, line comments, Isabelle `\\<comment> \\<open>…\\<close>`)."""
-    out, i, n, depth = [], 0, len(text), 0
+    """Remove comments (nested block comments, line comments, Isabelle `\\<comment> \\<open>…\\<close>`).
+
+    A block comment becomes one space; a line comment is cut up to its newline (kept). Scanned with
+    `str.find` from one marker to the next (the same result as a character-by-character scan: at any
+    position at most one marker starts, since their first characters differ)."""
     opener, closer = ("(*", "*)") if lang == "isabelle" else ("/-", "-/")
-    while i < n:
-        if text.startswith(opener, i):
-            depth += 1
-            i += 2
-            continue
-        if depth and text.startswith(closer, i):
-            depth -= 1
-            i += 2
-            if not depth:
-                out.append(" ")
-            continue
-        if depth:
-            i += 1
-            continue
-        if text.startswith("--", i) and lang != "isabelle":
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        out.append(text[i])
-        i += 1
-    s = "".join(out)
+    line = None if lang == "isabelle" else "--"
+    find, n = text.find, len(text)
+    if find(opener) < 0 and (line is None or find(line) < 0):
+        s = text
+    else:
+        out, i, depth = [], 0, 0
+        while i < n:
+            if depth:
+                o, c = find(opener, i), find(closer, i)
+                if c < 0:  # unclosed: the rest is comment
+                    break
+                if 0 <= o < c:
+                    depth, i = depth + 1, o + 2
+                else:
+                    depth, i = depth - 1, c + 2
+                    if not depth:
+                        out.append(" ")
+                continue
+            o = find(opener, i)
+            c = find(line, i) if line is not None else -1
+            if o < 0 and c < 0:
+                out.append(text[i:])
+                break
+            if c < 0 or 0 <= o < c:
+                out.append(text[i:o])
+                depth, i = 1, o + 2
+            else:
+                out.append(text[i:c])
+                j = find("\n", c)
+                i = n if j < 0 else j
+        s = "".join(out)
     if lang == "isabelle":
         s = re.sub(r"\\<comment>\s*\\<open>.*?\\<close>", " ", s, flags=re.S)
         s = s.replace("\\<^sub>", "").replace("\\<^sup>", "^").replace("\\<^bold>", "")
@@ -157,8 +170,17 @@ class Decl:
     """Tokens after the name up to the proof (theorem-like) or the next declaration."""
 
 
+_IDENT_RE = re.compile(_IDENT)
+_IDENTS: dict[str, bool] = {}
+
+
 def _is_ident(t: str) -> bool:
-    return bool(re.fullmatch(_IDENT, t))
+    hit = _IDENTS.get(t)
+    if hit is None:
+        if len(_IDENTS) > 100_000:
+            _IDENTS.clear()
+        hit = _IDENTS[t] = _IDENT_RE.fullmatch(t) is not None
+    return hit
 
 
 def declarations(text: str, lang: str | None = None) -> tuple[str, list[Decl]]:
@@ -624,7 +646,11 @@ class CanonicalIndex:
         self.near, self.min_tokens = near, min_tokens
         self._exact: dict[tuple[str, ...], str] = {}
         self._items: list[tuple[str, tuple[str, ...], int]] = []
-        self._pieces: dict[int, dict[tuple[str, ...], list[int]]] = {}
+        self._sizes: dict[int, None] = {}  # piece sizes, in the order first indexed
+        # the pieces of the items with one list of numbers: numbers -> size -> piece -> item indices; and per
+        # (numbers, size) the statement lengths any such item can be near (len - k .. len + k)
+        self._pieces: dict[tuple[str, ...], dict[int, dict[tuple[str, ...], list[int]]]] = {}
+        self._span: dict[tuple[tuple[str, ...], int], tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self._exact)
@@ -638,31 +664,45 @@ class CanonicalIndex:
             return
         idx = len(self._items)
         self._items.append((item_id, stmt, k))
+        numbers = tuple(_numbers(stmt))
         size = len(stmt) // (k + 1)
         for p in range(k + 1):
             piece = stmt[p * size:(p + 1) * size if p < k else len(stmt)]
-            self._pieces.setdefault(len(piece), {}).setdefault(piece, []).append(idx)
+            self._sizes.setdefault(len(piece))
+            self._pieces.setdefault(numbers, {}).setdefault(len(piece), {}).setdefault(piece, []).append(idx)
+            lo, hi = self._span.get((numbers, len(piece)), (len(stmt) - k, len(stmt) + k))
+            self._span[numbers, len(piece)] = (min(lo, len(stmt) - k), max(hi, len(stmt) + k))
 
     def match(self, stmt: tuple[str, ...]) -> CanonicalMatch | None:
+        """The indexed statement equal to `stmt`, else the nearest within its threshold (ties: the first found
+        scanning piece sizes in the order indexed, then positions in `stmt`, then items in the order indexed).
+        Only items with the same numbers and a length within their threshold of `stmt`'s are looked up: the
+        others cannot be near."""
         hit = self._exact.get(stmt)
         if hit is not None:
             return CanonicalMatch(hit, "canonical", 0, len(stmt))
         if not self._items or len(stmt) < 2:
             return None
+        numbers = tuple(_numbers(stmt))
+        by_size = self._pieces.get(numbers)
+        if by_size is None:
+            return None
         seen: set[int] = set()
         best: CanonicalMatch | None = None
-        numbers = None
-        for size, table in self._pieces.items():
-            for i in range(len(stmt) - size + 1):
+        n = len(stmt)
+        for size in self._sizes:
+            table = by_size.get(size)
+            if table is None:
+                continue
+            lo, hi = self._span[numbers, size]
+            if not lo <= n <= hi:
+                continue
+            for i in range(n - size + 1):
                 for idx in table.get(stmt[i:i + size], ()):
                     if idx in seen:
                         continue
                     seen.add(idx)
                     item_id, item, k = self._items[idx]
-                    if numbers is None:
-                        numbers = _numbers(stmt)
-                    if _numbers(item) != numbers:
-                        continue
                     d = edit_distance(stmt, item, k)
                     if d <= k and (best is None or d < best.distance):
                         best = CanonicalMatch(item_id, "near", d, len(item))
