@@ -12,6 +12,9 @@ sampled every 0.1 s), the share of planted items removed, unplanted records remo
 whether every configuration wrote the same bytes (data.jsonl, removed.jsonl, manifest.json).
 
     python benchmarks/scale.py --sizes 100k --configs local:1:1,local:1:2,local:1:8,local:2:2,ray:2:2
+    python benchmarks/scale.py --sizes 1M --configs ray:2:30 --json r.json --append   # one config per lock
+
+`--configs none` only writes the corpora.
 
 A configuration is engine:workers:shards (shards per source: shard_records = ceil(records / shards)).
 Needs the shared data (CURATE_DATA_HOME) and the pulled probe (its tokenizer counts tokens).
@@ -222,6 +225,8 @@ def main() -> None:
     ap.add_argument("--probe", default=None, help="model folder whose tokenizer counts tokens (default: the pulled smollm2)")
     ap.add_argument("--budget", default="2M", help="token budget of the mix")
     ap.add_argument("--json", default=None, help="write all results here")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the results already in --json (runs under separate locks; identity checked over all)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -231,15 +236,19 @@ def main() -> None:
 
     probe = args.probe or probe_mod.resolve("smollm2")
     work = Path(args.work)
-    rows = []
+    rows = json.loads(Path(args.json).read_text()) if args.append and args.json and Path(args.json).exists() else []
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    configs = [] if args.configs == "none" else args.configs.split(",")  # none: only make the corpora
     for size in args.sizes.split(","):
         n = amount(size)
         corpus = work / f"corpus-{n}"
         t0 = time.perf_counter()
         planted = make_corpus(n, corpus)
         print(f"corpus {n:,} records ({planted['counts']}) ready in {time.perf_counter() - t0:.0f} s", flush=True)
-        for cfg in args.configs.split(","):
+        for cfg in configs:
             r = run_one(cfg, n, corpus, work, probe, amount(args.budget), planted["counts"])
+            r["commit"], r["started"] = commit, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
             r["recall"] = recall(work / f"out-{n}-{cfg.replace(':', '-')}", planted)
             rows.append(r)
             rc = r["recall"]
@@ -253,8 +262,9 @@ def main() -> None:
             if args.json:  # after every configuration, so a stopped run keeps what it measured
                 Path(args.json).write_text(json.dumps(rows, indent=2))
         same = {json.dumps(r["sha"], sort_keys=True) for r in rows if r["records"] == n}
-        print(f"{n:,}: identical output across {len([r for r in rows if r['records'] == n])} configs: "
-              f"{'yes' if len(same) == 1 else 'NO'}", flush=True)
+        if same:
+            print(f"{n:,}: identical output across {len([r for r in rows if r['records'] == n])} configs: "
+                  f"{'yes' if len(same) == 1 else 'NO'}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
