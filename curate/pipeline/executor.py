@@ -50,7 +50,9 @@ class LocalExecutor:
 
         return map_sources(self, shared, sources, shard_records, max_records, fingerprints, self.read_in_workers)
 
-    def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any]) -> Iterator[Any]:
+    def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any],
+            light: Callable[[Any], bool] | None = None) -> Iterator[Any]:
+        """`fn(shared, task)` per task, in task order (`light`: as `RayExecutor.map`; unused here)."""
         if self.workers == 1:
             for t in tasks:
                 yield fn(shared, t)

@@ -1,6 +1,6 @@
 """The Ray engine on Ray Data: shard tasks as a dataset, the per-shard steps as `map_batches`.
 
-Tasks go to Ray Data in windows of `2 × workers`: each window is a dataset of one block per task
+Tasks go to Ray Data in windows of `2 × workers` (of shard descriptions, `LIGHT` times as many): each window is a dataset of one block per task
 (`from_items`), mapped by the shard function (`map_batches`, one CPU and one task per block, never
 retried) and read back in order (`preserve_order`). The next window is prepared on a driver thread
 while the cluster works on this one, so at most two windows are in flight and memory does not grow
@@ -60,7 +60,8 @@ class RayExecutor:
             self._started = True
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.window = window or 2 * self.workers
-        """Shards per Ray Data dataset (one more window is read ahead while this one runs)."""
+        """Shards per Ray Data dataset (one more window is read ahead while this one runs); a task that
+        `map`'s `light` calls light (a shard description, not its records) counts 1/`LIGHT` of one."""
         self.read_in_workers = read_in_workers
         """The workers read their shards (`curate.pipeline.read`); None = when they see this machine's disk."""
 
@@ -83,7 +84,10 @@ class RayExecutor:
             return False
         return bool(nodes) and all(n.get("NodeManagerAddress") == here for n in nodes)
 
-    def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any]) -> Iterator[Any]:
+    def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any],
+            light: Callable[[Any], bool] | None = None) -> Iterator[Any]:
+        """`fn(shared, task)` per task, in task order. `light(task)`: the task is small (it describes its
+        work), so a window holds `LIGHT` times as many: fewer datasets, fewer idle workers at their ends."""
         import ray.data
 
         ray = self.ray
@@ -105,12 +109,12 @@ class RayExecutor:
         seq = 0
         failed = False
         try:
-            ahead = reader.submit(_read_window, it, self.window)
+            ahead = reader.submit(_read_window, it, self.window, light)
             while True:
                 window = ahead.result()  # bad input in a source raises here, as in the local engine
                 if not window:
                     break
-                ahead = reader.submit(_read_window, it, self.window)
+                ahead = reader.submit(_read_window, it, self.window, light)
                 items = [{"seq": seq + i, "task": t} for i, t in enumerate(window)]
                 seq += len(items)
                 with warnings.catch_warnings():
@@ -192,8 +196,20 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
                           "`ray start --head` there, or check --ray-address") from None
 
 
-def _read_window(it: Iterator[Any], n: int) -> list[bytes]:
-    return [pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL) for t in islice(it, n)]
+LIGHT = 8
+"""Light tasks (see `RayExecutor.map`) a window holds in place of one task."""
+
+
+def _read_window(it: Iterator[Any], n: int, light: Callable[[Any], bool] | None = None) -> list[bytes]:
+    if light is None:
+        return [pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL) for t in islice(it, n)]
+    out, weight = [], 0
+    for t in it:
+        out.append(pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL))
+        weight += 1 if light(t) else LIGHT
+        if weight >= n * LIGHT:
+            break
+    return out
 
 
 _SHARED: dict[str, Any] = {}

@@ -342,7 +342,8 @@ def map_sources(ex, shared: Shared, sources: list[str], shard_records: int, max_
         yield from ex.map(run_shard, shared, driver_shards(sources, shard_records, max_records, fingerprints))
         return
     seq = Sequencer(fingerprints)
-    for out in ex.map(run_task, shared, worker_tasks(sources, shard_records, max_records, fingerprints)):
+    tasks = worker_tasks(sources, shard_records, max_records, fingerprints)
+    for out in ex.map(run_task, shared, tasks, light=lambda t: isinstance(t, ReadTask)):
         res = seq.take(out) if isinstance(out, ReadResult) else out
         if res is not None:
             yield res

@@ -60,6 +60,18 @@ def test_results_come_back_in_task_order_across_windows(local_ray):
     assert ray.is_initialized()
 
 
+def test_light_tasks_fill_longer_windows_in_task_order(local_ray):
+    from curate.pipeline import ray_data
+    from curate.pipeline.executor import RayExecutor
+
+    it = iter(["heavy"] + list(range(30)))
+    sizes = [len(w) for w in iter(lambda: ray_data._read_window(it, 2, light=lambda t: t != "heavy"), [])]
+    assert sizes == [1 + 8, 16, 6]  # a heavy task weighs LIGHT (8) light ones; a window weighs 2 heavy tasks
+    ex = RayExecutor(workers=2, window=1)
+    out = list(ex.map(square(), {"k": 2}, iter(range(20)), light=lambda t: True))
+    assert [v for v, _ in out] == [2 * i for i in range(20)]
+
+
 def test_bad_input_in_a_task_is_the_users_one_line_error(local_ray):
     from curate.pipeline.executor import RayExecutor
 
