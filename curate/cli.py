@@ -573,14 +573,29 @@ def write_csv(path: Path, result: dict) -> None:
 
 # ----------------------------------------------------------------------------- train / confirm / bench
 def _train_config(model: str, budget: int, epochs: int, lr: float, r: int, alpha: int, target_modules: str,
-                  batch_size: int, max_length: int, packing: bool, formal_only: bool, mixed_precision: str):
+                  batch_size: int, max_length: int, packing: bool, formal_only: bool, mixed_precision: str,
+                  mmap_threshold: Optional[float] = None, resident_cap: Optional[float] = None):
     from train.evaluate import EvalConfig
     from train.lora import LoraTrainConfig
 
+    heap = {k: int(v * 2**20) for k, v in (("mmap_threshold", mmap_threshold), ("resident_cap", resident_cap))
+            if v is not None}  # MiB on the command line, bytes in the config
     return LoraTrainConfig(model=model, budget=budget, epochs=epochs, lr=lr, r=r, alpha=alpha,
                            target_modules=target_modules, batch_size=batch_size, max_length=max_length,
                            packing=packing, seed=STATE["seed"], mixed_precision=mixed_precision,
-                           eval=EvalConfig(formal_only=formal_only))
+                           eval=EvalConfig(formal_only=formal_only), **heap)
+
+
+MMAP_THRESHOLD_HELP = ("MiB from which a freed block goes straight back to the OS (glibc M_MMAP_THRESHOLD); "
+                       "0 = glibc's own. Memory vs step time: benchmarks/RESULTS.md, Training memory.")
+RESIDENT_CAP_HELP = ("MiB of resident memory above which free heap pages are handed back before each layer "
+                     "in training; 0 = never.")
+
+
+def check_heap_options(mmap_threshold: Optional[float], resident_cap: Optional[float]) -> None:
+    for flag, v in (("--mmap-threshold", mmap_threshold), ("--resident-cap", resident_cap)):
+        if v is not None and not v >= 0:
+            raise CurateError(f"{flag} must be 0 or more MiB, got {v}")
 
 
 def _say(msg: str) -> None:
@@ -619,6 +634,8 @@ def train(
     packing: bool = typer.Option(True, "--packing/--no-packing", help="Pack records into full sequences."),
     formal_only: bool = typer.Option(False, "--formal-only", help="Score only the formal side given the informal."),
     mixed_precision: str = typer.Option("no", "--mixed-precision", help="no|fp16|bf16 (GPU)."),
+    mmap_threshold: Optional[float] = typer.Option(None, "--mmap-threshold", metavar="MIB", help=MMAP_THRESHOLD_HELP),
+    resident_cap: Optional[float] = typer.Option(None, "--resident-cap", metavar="MIB", help=RESIDENT_CAP_HELP),
 ) -> None:
     """LoRA fine-tune on a source or a mix; target CE before and after. Multi-GPU:
     `accelerate launch -m curate.cli train ...`."""
@@ -626,6 +643,7 @@ def train(
         raise CurateError("pass exactly one of --mix DIR or --source NAME")
     check_train_numbers(budget=budget, epochs=epochs, lr=lr, r=r, alpha=alpha, batch_size=batch_size,
                         max_length=max_length, mixed_precision=mixed_precision)
+    check_heap_options(mmap_threshold, resident_cap)
     check_existing("--mix", mix)
     check_local("--model", model)
     check_output_folder("--out", out)
@@ -645,7 +663,7 @@ def train(
     spec = mix_spec(mix) if mix is not None else source
     train_ds, target_ds = load.load_source(spec), load.load_source(target)
     cfg = _train_config(model, budget, epochs, lr, r, alpha, target_modules, batch_size, max_length, packing,
-                        formal_only, mixed_precision)
+                        formal_only, mixed_precision, mmap_threshold, resident_cap)
     name = source or f"mix:{Path(mix).name}"
     res = train_lora(train_ds, target_ds, cfg, out, train_name=name, target_name=target, log=_say,
                      inputs=inputs)
@@ -670,9 +688,12 @@ def confirm(
     lr: float = typer.Option(5e-4, "--lr"),
     r: int = typer.Option(16, "--lora-r", help="LoRA rank (alpha = 2 r)."),
     formal_only: bool = typer.Option(False, "--formal-only", help="Score only the formal side given the informal."),
+    mmap_threshold: Optional[float] = typer.Option(None, "--mmap-threshold", metavar="MIB", help=MMAP_THRESHOLD_HELP),
+    resident_cap: Optional[float] = typer.Option(None, "--resident-cap", metavar="MIB", help=RESIDENT_CAP_HELP),
 ) -> None:
     """The paper's experiment: alignment vs fine-tuned target CE per source (resumable)."""
     check_train_numbers(budget=budget, epochs=epochs, lr=lr, r=r)
+    check_heap_options(mmap_threshold, resident_cap)
     check_local("--model", model)
     check_local("--probe", probe_name)
     check_output_folder("--out", out)
@@ -686,7 +707,8 @@ def confirm(
     from curate import metrics as metric_registry
     from train.confirm import ConfirmConfig, run_confirm
 
-    tcfg = _train_config(model, budget, epochs, lr, r, 2 * r, "all-linear", 8, 256, True, formal_only, "no")
+    tcfg = _train_config(model, budget, epochs, lr, r, 2 * r, "all-linear", 8, 256, True, formal_only, "no",
+                         mmap_threshold, resident_cap)
     cfg = ConfirmConfig(target=target, sources=source or None, metrics=metric_registry.names(metric),
                         budget=budget, seed=STATE["seed"], probe=probe_name, mixes=not no_mix, train=tcfg)
     report = run_confirm(cfg, out, strict_metrics=metric != "all", log=_say)

@@ -60,3 +60,41 @@ def release() -> bool:
     """Give free heap pages back to the OS (malloc_trim(0)); True if any were."""
     libc = _glibc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def resident_bytes() -> int:
+    """The process's resident set now (bytes; /proc/self/statm, 0 where there is none)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _page_size()
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+@lru_cache(maxsize=1)
+def _page_size() -> int:
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+def repeated_blocks(model) -> list:
+    """The model's repeated blocks (the children of its longest `nn.ModuleList`: a decoder's layers)."""
+    import torch
+
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
+    return list(max(lists, key=len)) if lists else []
+
+
+def cap_resident(model, limit: int) -> list:
+    """Before each of the model's repeated blocks runs (forward, and its recompute under activation
+    checkpointing), give free heap pages back if the resident set is above `limit` bytes (0: nothing).
+    Returns the hook handles (`.remove()` them to stop). Changes no computed value."""
+    if limit <= 0 or _glibc() is None:
+        return []
+
+    def check(_module, _args):
+        if resident_bytes() > limit:
+            release()
+
+    return [block.register_forward_pre_hook(check) for block in repeated_blocks(model)]

@@ -36,7 +36,7 @@ from train.loss import DEFAULT_CHUNK, make_loss_module
 
 RUN_FILES = ("adapter", "metrics.json", "loss.png")
 """What a train run folder holds (also how folders written before output markers are recognised)."""
-EXECUTION_FIELDS = ("grad_checkpointing", "loss_chunk", "mmap_threshold")
+EXECUTION_FIELDS = ("grad_checkpointing", "loss_chunk", "mmap_threshold", "resident_cap")
 """LoraTrainConfig fields that change memory and time, not the result (left out of `key()`)."""
 
 
@@ -87,6 +87,9 @@ class LoraTrainConfig:
     (glibc `M_MMAP_THRESHOLD`, set for the rest of the process; 0 = leave the allocator alone).
     Without it freed activations stay resident in the heap (one default step of SmolLM2 peaked at
     4.0 GiB; `train.heap`, benchmarks/RESULTS.md "Training memory")."""
+    resident_cap: int = 0
+    """Bytes of resident memory above which free heap pages are handed back (malloc_trim) before each
+    layer runs in training (0 = never; `train.heap.cap_resident`)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """How the target is scored before and after."""
 
@@ -100,7 +103,7 @@ class LoraTrainConfig:
         """One-line `CurateError` for settings that cannot work, before anything is loaded: numbers out of
         range, and a model that is neither pulled, a model folder, nor (offline) in the hub cache."""
         for name, low in (("budget", 1), ("epochs", 1), ("r", 1), ("batch_size", 1), ("max_length", 2),
-                          ("loss_chunk", 1), ("mmap_threshold", 0)):
+                          ("loss_chunk", 1), ("mmap_threshold", 0), ("resident_cap", 0)):
             if getattr(self, name) < low:
                 raise CurateError(f"{_FLAGS.get(name, name)} must be at least {low}, got {getattr(self, name)}")
         for name in ("lr", "alpha"):
@@ -291,6 +294,7 @@ def train_lora(train_ds, target_ds, config: LoraTrainConfig, out: Path, train_na
     # The model and its chunked loss as one module, so DDP (several processes) sees one forward per step.
     step_loss = make_loss_module(model, config.loss_chunk)
     step_loss, optimizer, loader = accelerator.prepare(step_loss, optimizer, loader)
+    cap_hooks = heap.cap_resident(model, config.resident_cap)
 
     losses: list[float] = []
     t0 = time.time()
@@ -308,6 +312,8 @@ def train_lora(train_ds, target_ds, config: LoraTrainConfig, out: Path, train_na
                 task.advance(epoch=epoch + 1, loss=f"{losses[-1]:.4f}")
                 say(f"epoch {epoch + 1} step {len(losses)}: loss {losses[-1]:.4f}")
     train_seconds = time.time() - t0
+    for hook in cap_hooks:
+        hook.remove()
     rss["train"] = peak_rss_mib()
     heap.release()
 

@@ -41,6 +41,23 @@ def test_train_cli_rejects_both_or_neither(tiny_model_dir, registered, tmp_path)
                  "--model", str(tiny_model_dir), "--out", str(tmp_path)]) == 1
 
 
+def test_train_and_confirm_cli_pass_the_heap_options_in_mib(tiny_model_dir, registered, tmp_path, monkeypatch):
+    import train.lora
+
+    seen = []
+    monkeypatch.setattr(train.lora, "train_lora", lambda _t, _g, cfg, *a, **k: seen.append(cfg) or {})
+    base = ["train", "--source", "t-aligned", "--target", "t-target", "--model", str(tiny_model_dir),
+            "--out", str(tmp_path / "run"), *TINY]
+    assert main([*base, "--mmap-threshold", "6", "--resident-cap", "2048"]) == 0
+    assert (seen[-1].mmap_threshold, seen[-1].resident_cap) == (6 << 20, 2048 << 20)
+    assert main(base) == 0
+    assert (seen[-1].mmap_threshold, seen[-1].resident_cap) == (LoraTrainConfig.mmap_threshold,
+                                                                 LoraTrainConfig.resident_cap)
+    assert main([*base, "--mmap-threshold", "-1"]) == 1 and main([*base, "--resident-cap", "-2"]) == 1
+    assert main(["confirm", "--target", "t-target", "--model", str(tiny_model_dir), "--out", str(tmp_path / "c"),
+                 "--resident-cap", "-1"]) == 1
+
+
 def test_bench_reports_bleu_chrf_and_no_typecheck(tiny_model_dir, registered, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CURATE_LEAN_REPL", raising=False)
     res = run_bench(BenchConfig(model=str(tiny_model_dir), target="t-target", eval=EvalConfig(batch_size=4),

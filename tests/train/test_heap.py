@@ -50,3 +50,37 @@ def test_limit_retention_returns_freed_blocks_to_the_os():
 
 def test_zero_threshold_leaves_the_allocator_alone():
     assert heap.limit_retention(0) is False
+
+
+def test_repeated_blocks_are_the_decoder_layers():
+    from tinymodels import tiny_gpt2, tiny_llama
+
+    llama, gpt2 = tiny_llama(), tiny_gpt2()
+    assert heap.repeated_blocks(llama) == list(llama.model.layers)
+    assert heap.repeated_blocks(gpt2) == list(gpt2.transformer.h)
+
+
+@pytest.mark.skipif(heap._glibc() is None, reason="glibc only")
+@pytest.mark.parametrize("resident, limit, trims", [(10 << 30, 1 << 30, 2), (10 << 20, 1 << 30, 0), (10 << 30, 0, 0)])
+def test_cap_resident_trims_before_each_layer_only_above_the_cap(monkeypatch, resident, limit, trims):
+    import torch
+    from tinymodels import tiny_llama
+
+    calls = []
+    monkeypatch.setattr(heap, "resident_bytes", lambda: resident)
+    monkeypatch.setattr(heap, "release", lambda: calls.append(1) or True)
+    model = tiny_llama()
+    hooks = heap.cap_resident(model, limit)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    model(input_ids=ids)
+    assert len(calls) == trims  # the tiny model has 2 layers
+    for h in hooks:
+        h.remove()
+    model(input_ids=ids)
+    assert len(calls) == trims
+
+
+def test_resident_bytes_reads_this_process():
+    if not Path("/proc/self/statm").exists():
+        pytest.skip("no /proc")
+    assert 1 << 20 < heap.resident_bytes() < 1 << 40
