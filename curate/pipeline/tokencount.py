@@ -2,9 +2,9 @@
 
 Such a tokenizer splits a text into pieces with one regex (`ByteLevel` pre-tokenizer) and runs BPE on each
 piece alone, so a text's count is the sum of its pieces' counts. `PieceCounter` splits with the same
-regex in Python `re` (over ASCII with ASCII classes; other text with the classes spelled out as code-point
-ranges from `unicodedata`: letter, number, White_Space) and keeps each piece's count; a piece seen before
-costs one dict lookup. Texts it cannot vouch for go to the tokenizer itself:
+regex (Python `re` over ASCII; other text is first translated character by character to an ASCII
+stand-in of the same class, `unicodedata` letter / number / White_Space) and keeps each piece's count; a
+piece seen before costs one dict lookup. Texts it cannot vouch for go to the tokenizer itself:
 - any text holding an added token's content (the tokenizer splits those out first);
 - non-ASCII texts holding a code point that this Python's Unicode database leaves unassigned (the
   tokenizer's regex library may know it), or any non-ASCII text when that database is not the one the
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import unicodedata
+from itertools import accumulate
 from typing import Any
 
 CHECKED_UNICODE = ("14.0.0",)
@@ -35,37 +35,27 @@ _PIECE = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\t-\r A-Z
 """The ByteLevel regex `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+` on ASCII text
 (`\\s` there is White_Space: tab to carriage return and space, in ASCII)."""
 _UNSAFE = ("Cn", "Cs")
-_UNICODE: tuple[re.Pattern, re.Pattern] | None = None
 
 
-def _unicode_patterns() -> tuple[re.Pattern, re.Pattern]:
-    """(the ByteLevel regex for any text, a search for the code points `split` must not vouch for): the
-    regex's classes as explicit code-point ranges — letters `\\p{L}` (category L*), numbers `\\p{N}`
-    (category N*), `\\s` White_Space — built once per process from this Python's `unicodedata`."""
-    global _UNICODE
-    if _UNICODE is None:
-        cls: dict[str, list[int]] = {"L": [], "N": [], "U": []}
-        category = unicodedata.category
-        for cp in range(128, sys.maxunicode + 1):
-            c = category(chr(cp))
-            if c[0] in "LN":
-                cls[c[0]].append(cp)
-            elif c in _UNSAFE:
-                cls["U"].append(cp)
+class _ClassOf(dict):
+    """str.translate table to one ASCII character of the same regex class: letters -> `a`, numbers -> `0`,
+    other White_Space -> tab (whitespace, but not the literal space the regex's ` ?` means), anything else
+    -> `-`; ASCII stays itself (the contractions and the space are literal). One character each, so a
+    piece of the translated text is the piece of the original at the same offsets."""
 
-        def ranges(cps: list[int]) -> str:
-            out, start = [], cps[0]
-            for prev, cur in zip(cps, cps[1:] + [-1]):
-                if cur != prev + 1:
-                    out.append(re.escape(chr(start)) + ("" if prev == start else "-" + re.escape(chr(prev))))
-                    start = cur
-            return "".join(out)
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        if cp < 128:
+            v = ch
+        elif cp in WHITE_SPACE:
+            v = "\t"
+        else:
+            v = {"L": "a", "N": "0"}.get(unicodedata.category(ch)[0], "-")
+        self[cp] = v
+        return v
 
-        let, num, ws = "A-Za-z" + ranges(cls["L"]), "0-9" + ranges(cls["N"]), ranges(list(WHITE_SPACE))
-        piece = re.compile(rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{let}]+| ?[{num}]+| ?[^{ws}{let}{num}]+|[{ws}]+(?![^{ws}])"
-                           rf"|[{ws}]+")
-        _UNICODE = (piece, re.compile(f"[{ranges(cls['U'])}]"))
-    return _UNICODE
+
+_CLASS_OF = _ClassOf()
 
 
 def _byte_chars() -> list[str]:
@@ -114,12 +104,14 @@ class PieceCounter:
             return None
         if text.isascii():
             return _PIECE.findall(text)
-        if not self._unicode_ok:
+        if not self._safe(text):
             return None
-        piece, unsafe = _unicode_patterns()
-        if unsafe.search(text):
-            return None
-        return piece.findall(text)
+        ends = list(accumulate(map(len, _PIECE.findall(text.translate(_CLASS_OF)))))
+        return list(map(text.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+
+    def _safe(self, text: str) -> bool:
+        category = unicodedata.category
+        return self._unicode_ok and not any(ord(ch) > 127 and category(ch) in _UNSAFE for ch in set(text))
 
     def counts(self, texts: list[str]) -> list[int]:
         out: list[int | None] = [None] * len(texts)

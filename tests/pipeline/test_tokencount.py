@@ -104,36 +104,3 @@ def test_every_code_point_splits_as_the_tokenizer():
         if ["".join(byte[b] for b in p.encode("utf-8")) for p in pieces] != [p for p, _ in pre.pre_tokenize_str(x)]:
             bad.append(hex(cp))
     assert not bad, bad[:20]
-
-
-def _split_by_translation(text: str) -> list[str]:
-    """The split `PieceCounter` used before its Unicode regex: each character translated to an ASCII stand-in
-    of its class (letter `a`, number `0`, other White_Space tab, anything else `-`), the ASCII regex run on
-    that, the original cut at the same offsets."""
-    from itertools import accumulate
-
-    def stand_in(ch: str) -> str:
-        if ord(ch) < 128:
-            return ch
-        if ord(ch) in tokencount.WHITE_SPACE:
-            return "\t"
-        return {"L": "a", "N": "0"}.get(unicodedata.category(ch)[0], "-")
-
-    ends = list(accumulate(map(len, tokencount._PIECE.findall("".join(map(stand_in, text))))))
-    return [text[a:b] for a, b in zip([0, *ends[:-1]], ends)]
-
-
-@pytest.mark.skipif(unicodedata.unidata_version not in tokencount.CHECKED_UNICODE, reason="other Unicode version")
-def test_unicode_split_equals_the_translation_split(tiny_byte_bpe):
-    c = tokencount.counter(tiny_byte_bpe)
-    every = [chr(cp) for cp in range(128, sys.maxunicode + 1, 7) if unicodedata.category(chr(cp)) not in ("Cn", "Cs")]
-    rng = random.Random(5)
-    texts = TRICKY + _random_texts(1, 3000)
-    texts += ["".join(rng.choice(every) if rng.random() < 0.5 else rng.choice(" \t'sd1a-\u00a0\u3000")
-                      for _ in range(rng.randrange(1, 40))) for _ in range(3000)]
-    for t in texts:
-        got = c.split(t)
-        if got is None:
-            assert "<|" in t or any(unicodedata.category(ch) in ("Cn", "Cs") for ch in t), repr(t)
-            continue
-        assert got == _split_by_translation(t), repr(t)
