@@ -104,3 +104,30 @@ def test_every_code_point_splits_as_the_tokenizer():
         if ["".join(byte[b] for b in p.encode("utf-8")) for p in pieces] != [p for p, _ in pre.pre_tokenize_str(x)]:
             bad.append(hex(cp))
     assert not bad, bad[:20]
+
+
+@pytest.mark.skipif(unicodedata.unidata_version not in tokencount.CHECKED_UNICODE, reason="other Unicode version")
+def test_bmp_regex_split_equals_the_translation_split(tiny_byte_bpe):
+    """Text within the BMP is split by a regex with explicit code-point classes, other text by translating each
+    character to an ASCII stand-in: the same pieces wherever both apply."""
+    from itertools import accumulate
+
+    def by_translation(text):
+        ends = list(accumulate(map(len, tokencount._PIECE.findall(text.translate(tokencount._CLASS_OF)))))
+        return list(map(text.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+
+    c = tokencount.counter(tiny_byte_bpe)
+    every = [chr(cp) for cp in range(128, 0x10000, 3) if unicodedata.category(chr(cp)) not in ("Cn", "Cs")]
+    rng = random.Random(5)
+    texts = [t for t in TRICKY + _random_texts(1, 3000) if not t.isascii() and max(t) <= "\uffff"]
+    texts += ["".join(rng.choice(every) if rng.random() < 0.5 else rng.choice(" \t'sd1a-\u00a0\u3000\x1c")
+                      for _ in range(rng.randrange(1, 40))) for _ in range(4000)]
+    split = 0
+    for t in texts:
+        got = c.split(t)
+        if got is not None:
+            assert got == by_translation(t), repr(t)
+            split += 1
+        else:  # an added token, or a code point this Unicode database leaves unassigned
+            assert "<|" in t or any(unicodedata.category(ch) in ("Cn", "Cs") for ch in t), repr(t)
+    assert split > 4000
