@@ -310,7 +310,9 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
             ranked=used, alignments=alignments, budget=config.budget, caps=caps, seed=config.seed,
             temperature=config.temperature, n_buckets=config.n_buckets,
             text=lambda c: corpus.text(position(c)),
-            target_texts=lambda: load.texts(load.load_source(ranking["target"])))
+            target_texts=lambda: load.texts(load.load_source(ranking["target"])),
+            # the Task2Vec record scorer uses the mix's probe (`--probe`), as the ranking does
+            scorer_options={"task2vec": {"probe": config.tokenizer}} if isinstance(config.tokenizer, str) else {})
         selection = st.choose(config.strategy, pool, ctx)
         scores = None
         if selection.scores:  # per-record scores of every candidate, for scores.parquet (curate.select.audit)

@@ -177,3 +177,23 @@ def test_task2vec_pre_rejects_an_unknown_prefilter():
     pool, texts = make_pool()
     with pytest.raises(st.CurateError, match="prefilter"):
         st.choose("task2vec-pre", pool, context(pool, texts, 150, prefilter="embed"))
+
+
+def test_build_mix_gives_the_task2vec_record_scorer_its_probe(sources, tmp_path, monkeypatch):
+    """`curate mix --probe P --strategy task2vec` scores records with P, not the default probe."""
+    from curate.mix import strategies as st
+
+    probe_dir = tmp_path / "probe"
+    char_tokenizer(save_dir=probe_dir)
+    tiny_llama().save_pretrained(probe_dir)  # a model folder, as `--probe PATH` needs
+    seen = {}
+    choose = st.choose
+
+    def spy(strategy, pool, ctx):
+        seen["scorer"] = st.record_scorer("task2vec", ctx)
+        return choose(strategy, pool, ctx)
+
+    monkeypatch.setattr(st, "choose", spy)
+    build_mix(MixConfig(ranking=FIX / "ranking.json", budget=1200, strategy="select", tokenizer=str(probe_dir),
+                        out=tmp_path / "m"))
+    assert seen["scorer"].config.probe == str(probe_dir)
