@@ -810,7 +810,7 @@ def mix(
     no_near_dedup: bool = typer.Option(False, "--no-near-dedup", help="Only exact deduplication."),
     near_threshold: float = typer.Option(0.8, "--near-threshold", help="MinHash Jaccard threshold for near duplicates."),
     near_formal: float = typer.Option(0.1, "--near-formal", help="Decontamination: formal statements within this fraction of canonical-token edits of a target's are copies (0 = equal only)."),
-    probe_name: str = typer.Option("smollm2", "--probe", help="Model whose tokenizer counts tokens."),
+    probe_name: str = typer.Option("smollm2", "--probe", help="Model whose tokenizer counts tokens, and the probe of the task2vec record scorers."),
     engine: str = typer.Option("local", "--engine", help="local | ray: where the per-shard steps run (same output)."),
     workers: int = typer.Option(1, "--workers", help="Worker processes (local) or CPUs of a local Ray."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A running Ray cluster (else a local Ray)."),
