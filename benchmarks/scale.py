@@ -3,12 +3,13 @@
 The corpus: perturbed copies of real records (30% of words replaced, a random tag added, so copies of
 one base are not near duplicates of each other), in two sources (jsonl shards), with planted
 - exact duplicates (2%: an earlier record again, case/whitespace/punctuation changed),
-- near duplicates (2%: an earlier record of >= 120 words with one word replaced),
+- near duplicates (2%: an earlier record of >= 120 words with one plain word replaced; GENERATOR 2, in the corpus folder name),
 - ProofNet test items (200, some upper-cased), which decontamination must remove.
 Then one mix per configuration (engine, workers, shards), each in a fresh process; reported: wall time,
 records/s, records per CPU-second (user + system time of the whole process tree, sampled every 0.1 s:
 the per-core rate, less sensitive than wall time to other jobs on the machine), the load average, peak RSS (the driver, and the whole process tree including workers and Ray's own processes,
-sampled every 0.1 s), the share of planted items removed, unplanted records removed as duplicates, and
+sampled every 0.1 s; the tree's RSS sum counts pages that forked workers share with the driver once per
+process, so the tree's PSS sum is given too, every 0.5 s), the share of planted items removed, unplanted records removed as duplicates, and
 whether every configuration wrote the same bytes (data.jsonl, removed.jsonl, manifest.json).
 
     python benchmarks/scale.py --sizes 100k --configs local:1:1,local:1:2,local:1:8,local:2:2,ray:2:2
@@ -38,6 +39,7 @@ BASES = ("forml4", "mathlib3-codex-informal", "putnambench-lean4", "math", "gsm8
 SOURCES = ("synth-a", "synth-b")
 SHARE_A = 0.6
 PLANTED_PROOFNET = 200
+GENERATOR = 2  # 2: a planted near duplicate changes one plain word (1: any whitespace piece); in the corpus folder's name
 
 
 def amount(text: str) -> int:
@@ -59,6 +61,7 @@ def make_corpus(n: int, folder: Path, seed: int = 0) -> dict:
         for row in load.load_source(name):
             bases.append((row.get("informal") or "", row.get("formal") or ""))
     vocab = sorted({w for inf, frm in bases[:20000] for w in (inf + " " + frm).split()})
+    alpha_vocab = [w for w in vocab if w.isalpha()]
     target = list(load.load_source("proofnet"))
     long_ids: list[tuple[str, str, str]] = []  # (id, informal, formal) of records with >= 120 words
     recent: list[tuple[str, str, str]] = []  # a window of earlier records to copy from
@@ -95,8 +98,12 @@ def make_corpus(n: int, folder: Path, seed: int = 0) -> dict:
         elif long_ids and r < 0.04:
             orig, inf, frm = rng.choice(long_ids)
             words = inf.split()
-            j = rng.randrange(len(words))
-            words[j] = rng.choice(vocab) + "q"
+            # one word: a plain alphabetic one, so the tool's normaliser sees one token changed (a LaTeX or
+            # punctuation blob such as `$(ax^6+bx^8)(x^5+f)$,` splits into many tokens: Jaccard ~0.87, not a
+            # one-word edit; GENERATOR 1 picked any whitespace-separated piece)
+            plain = [k for k, w in enumerate(words) if w.isalpha()] or list(range(len(words)))
+            j = rng.choice(plain)
+            words[j] = rng.choice(alpha_vocab) + "q"
             rec, kind = (f"dn{i}", " ".join(words), frm), "near"
         else:
             inf, frm = bases[rng.randrange(len(bases))]
@@ -116,7 +123,7 @@ def make_corpus(n: int, folder: Path, seed: int = 0) -> dict:
         out(source).write(json.dumps({"id": rec[0], "informal": rec[1], "formal": rec[2]}, ensure_ascii=False) + "\n")
     for fh in files.values():
         fh.close()
-    planted["counts"] = counts
+    planted["counts"], planted["generator"] = counts, GENERATOR
     done.write_text(json.dumps(planted))
     return planted
 
@@ -154,29 +161,35 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
-    peak = {"driver": 0, "tree": 0}
+    peak = {"driver": 0, "tree": 0, "pss": 0}  # pss: proportional set size summed over the tree (every 0.5 s)
     cpu: dict[int, float] = {}  # pid -> user + system seconds, last seen (every process of the tree)
     stop = threading.Event()
     load0 = os.getloadavg()
 
     def poll():
         p = psutil.Process(proc.pid)
+        tick = 0
         while not stop.is_set():
             try:
                 kids = p.children(recursive=True)
                 driver = p.memory_info().rss
                 tree = driver
+                pss = 0
                 for k in [p, *kids]:
                     try:
                         if k is not p:
                             tree += k.memory_info().rss
+                        if tick % 5 == 0:  # smaps_rollup: shared pages split between the processes mapping them
+                            pss += k.memory_full_info().pss
                         t = k.cpu_times()
                         cpu[k.pid] = t.user + t.system
                     except psutil.Error:
                         pass
                 peak["driver"], peak["tree"] = max(peak["driver"], driver), max(peak["tree"], tree)
+                peak["pss"] = max(peak["pss"], pss)
             except psutil.Error:
                 pass
+            tick += 1
             stop.wait(0.1)
 
     th = threading.Thread(target=poll, daemon=True)
@@ -191,7 +204,7 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
     result["sha"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16]
                      for f in ("data.jsonl", "removed.jsonl", "manifest.json")}
     result.update(config=cfg, records=n, shard_records=spec["shard_records"], peak_rss_driver_mb=peak["driver"] / 2**20,
-                  peak_rss_tree_mb=peak["tree"] / 2**20, cpu_s=sum(cpu.values()), load_start=load0,
+                  peak_rss_tree_mb=peak["tree"] / 2**20, peak_pss_tree_mb=peak["pss"] / 2**20, cpu_s=sum(cpu.values()), load_start=load0,
                   load_end=os.getloadavg())
     return result
 
@@ -208,9 +221,14 @@ def recall(out: Path, planted: dict) -> dict:
     def found(pairs):  # one copy of each planted pair removed as a duplicate
         return sum(removed.get(a) in dup or removed.get(b) in dup for a, b in pairs) / max(1, len(pairs))
 
+    def gone(pairs):  # not both copies in the mix: one removed for any reason (decontamination runs first)
+        return sum(a in removed or b in removed for a, b in pairs) / max(1, len(pairs))
+
     return {
         "exact": found(planted["exact"]),
         "near": found(planted["near"]),
+        "exact_removed": gone(planted["exact"]),
+        "near_removed": gone(planted["near"]),
         "proofnet": sum(removed.get(i) == "contamination" for i in planted["proofnet"]) / len(planted["proofnet"]),
         "planted": {k: len(planted[k]) for k in ("exact", "near", "proofnet")},
         "unplanted_removed": sum(1 for i in removed if i not in plantset),
@@ -242,7 +260,7 @@ def main() -> None:
     configs = [] if args.configs == "none" else args.configs.split(",")  # none: only make the corpora
     for size in args.sizes.split(","):
         n = amount(size)
-        corpus = work / f"corpus-{n}"
+        corpus = work / f"corpus-{n}-g{GENERATOR}"
         t0 = time.perf_counter()
         planted = make_corpus(n, corpus)
         print(f"corpus {n:,} records ({planted['counts']}) ready in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -255,8 +273,10 @@ def main() -> None:
             print(f"{n:>9,} {cfg:<12} {r['wall_s']:7.1f} s {r['in'] / r['wall_s']:8.0f} rec/s  "
                   f"{r['in'] / r['cpu_s']:6.0f} rec/CPU-s (CPU {r['cpu_s']:.0f} s; load {r['load_start'][0]:.1f}"
                   f"->{r['load_end'][0]:.1f})  "
-                  f"RSS driver {r['peak_rss_driver_mb']:6.0f} MB tree {r['peak_rss_tree_mb']:6.0f} MB  "
-                  f"recall exact {rc['exact']:.4f} near {rc['near']:.4f} proofnet {rc['proofnet']:.3f}  "
+                  f"RSS driver {r['peak_rss_driver_mb']:6.0f} MB tree {r['peak_rss_tree_mb']:6.0f} MB "
+                  f"(PSS {r['peak_pss_tree_mb']:6.0f} MB)  "
+                  f"recall (as duplicates / removed) exact {rc['exact']:.4f}/{rc['exact_removed']:.4f} "
+                  f"near {rc['near']:.4f}/{rc['near_removed']:.4f} proofnet {rc['proofnet']:.3f}  "
                   f"unplanted removed {rc['unplanted_removed']}  sha {r['sha']['data.jsonl']}/"
                   f"{r['sha']['removed.jsonl']}/{r['sha']['manifest.json']}", flush=True)
             if args.json:  # after every configuration, so a stopped run keeps what it measured
