@@ -18,6 +18,7 @@ corpus. A worker that dies raises `WorkerDied`; the caller discards everything o
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
@@ -64,6 +65,11 @@ class LocalExecutor:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         methods = mp.get_all_start_methods()
         ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+        # forked workers share this process's pages copy-on-write; a collection in a worker writes the
+        # GC header of every inherited object and so copies its page: freeze them out of the collector
+        frozen = ctx.get_start_method() == "fork" and gc.get_freeze_count() == 0
+        if frozen:
+            gc.freeze()
         pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init, initargs=(fn, shared))
         pending: deque = deque()
         try:
@@ -81,6 +87,8 @@ class LocalExecutor:
             for f in pending:
                 f.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            if frozen:
+                gc.unfreeze()
 
     def close(self) -> None:
         pass
