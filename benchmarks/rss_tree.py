@@ -14,17 +14,16 @@ holds) and peak USS per process (pages only that process holds).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import scale  # noqa: E402  (the mix child, its process-tree sampler and the output hashes)
 
 
 def main() -> None:
@@ -46,53 +45,34 @@ def main() -> None:
     spec = {"cache": str(work / "cache"), "corpus": str(corpus), "out": str(work / "out"),
             "probe": probe_mod.resolve("smollm2"), "engine": engine, "workers": int(workers), "budget": args.budget,
             "shard_records": math.ceil(max(counts.values()) / int(shards))}
-    proc = subprocess.Popen([sys.executable, str(HERE / "scale.py"), "--child", json.dumps(spec)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     peak = {"rss_sum": 0, "pss_sum": 0, "uss_sum": 0, "driver_rss": 0, "driver_uss": 0, "worker_rss": 0,
             "worker_uss": 0, "worker_pss": 0, "samples": 0}
-    stop = threading.Event()
     load0 = os.getloadavg()
 
-    def poll():
-        p = psutil.Process(proc.pid)
-        while not stop.is_set():
+    def sample(p, procs):
+        rss = pss = uss = 0
+        for k in procs:
             try:
-                kids = p.children(recursive=True)
-                rss = pss = uss = 0
-                for k in [p, *kids]:
-                    try:
-                        m = k.memory_full_info()
-                    except psutil.Error:
-                        continue
-                    rss, pss, uss = rss + m.rss, pss + m.pss, uss + m.uss
-                    if k is p:
-                        peak["driver_rss"] = max(peak["driver_rss"], m.rss)
-                        peak["driver_uss"] = max(peak["driver_uss"], m.uss)
-                    else:
-                        peak["worker_rss"] = max(peak["worker_rss"], m.rss)
-                        peak["worker_uss"] = max(peak["worker_uss"], m.uss)
-                        peak["worker_pss"] = max(peak["worker_pss"], m.pss)
-                peak["rss_sum"], peak["pss_sum"] = max(peak["rss_sum"], rss), max(peak["pss_sum"], pss)
-                peak["uss_sum"] = max(peak["uss_sum"], uss)
-                peak["samples"] += 1
+                m = k.memory_full_info()
             except psutil.Error:
-                pass
-            stop.wait(args.every)
+                continue
+            rss, pss, uss = rss + m.rss, pss + m.pss, uss + m.uss
+            if k is p:
+                peak["driver_rss"] = max(peak["driver_rss"], m.rss)
+                peak["driver_uss"] = max(peak["driver_uss"], m.uss)
+            else:
+                peak["worker_rss"] = max(peak["worker_rss"], m.rss)
+                peak["worker_uss"] = max(peak["worker_uss"], m.uss)
+                peak["worker_pss"] = max(peak["worker_pss"], m.pss)
+        peak["rss_sum"], peak["pss_sum"] = max(peak["rss_sum"], rss), max(peak["pss_sum"], pss)
+        peak["uss_sum"] = max(peak["uss_sum"], uss)
+        peak["samples"] += 1
 
-    th = threading.Thread(target=poll, daemon=True)
     t0 = time.perf_counter()
-    th.start()
-    stdout, stderr = proc.communicate()
-    stop.set()
-    th.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"mix failed:\n{stderr[-3000:]}")
-    out = Path(spec["out"])
+    scale.watch(spec, sample, args.every, "mix")
     res = {"config": args.config, "shard_records": spec["shard_records"], "wall_s": time.perf_counter() - t0,
            **{k: (v / 2**20 if k != "samples" else v) for k, v in peak.items()},
-           "sha": {f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16]
-                   for f in ("data.jsonl", "removed.jsonl", "manifest.json")},
+           "sha": scale.output_sha(Path(spec["out"])),
            "load_start": load0, "load_end": os.getloadavg()}
     print(json.dumps(res, indent=1))
 

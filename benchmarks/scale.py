@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 BASES = ("forml4", "mathlib3-codex-informal", "putnambench-lean4", "math", "gsm8k", "gpteacher-codegen")
 SOURCES = ("synth-a", "synth-b")
@@ -150,6 +151,40 @@ def child(args) -> None:
                       "removed": res.manifest["totals"]["removed"]}))
 
 
+def watch(spec: dict, sample: Callable, every: float, what: str) -> str:
+    """Run one `--child` mix of `spec` in a fresh process; call `sample(driver, processes)` (psutil objects of
+    the driver and its whole tree) every `every` s while it runs; its stdout, or exit with the child's stderr."""
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    stop = threading.Event()
+
+    def poll():
+        p = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                sample(p, [p, *p.children(recursive=True)])
+            except psutil.Error:
+                pass
+            stop.wait(every)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    stdout, stderr = proc.communicate()
+    stop.set()
+    th.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{stderr[-3000:]}")
+    return stdout
+
+
+def output_sha(out: Path) -> dict:
+    return {f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16]
+            for f in ("data.jsonl", "removed.jsonl", "manifest.json")}
+
+
 def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int, counts: dict) -> dict:
     import psutil
 
@@ -158,54 +193,35 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
     spec = {"cache": str(work / "cache"), "corpus": str(corpus), "out": str(work / f"out-{n}-{cfg.replace(':', '-')}"),
             "probe": probe, "engine": engine, "workers": int(workers), "budget": budget,
             "shard_records": math.ceil(largest / int(shards))}
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
     peak = {"driver": 0, "tree": 0, "pss": 0}  # pss: proportional set size summed over the tree (every 0.5 s)
     cpu: dict[int, float] = {}  # pid -> user + system seconds, last seen (every process of the tree)
-    stop = threading.Event()
+    tick = [0]
     load0 = os.getloadavg()
 
-    def poll():
-        p = psutil.Process(proc.pid)
-        tick = 0
-        while not stop.is_set():
+    def sample(p, procs):
+        driver = p.memory_info().rss
+        tree = driver
+        pss = 0
+        for k in procs:
             try:
-                kids = p.children(recursive=True)
-                driver = p.memory_info().rss
-                tree = driver
-                pss = 0
-                for k in [p, *kids]:
-                    try:
-                        if k is not p:
-                            tree += k.memory_info().rss
-                        if tick % 5 == 0:  # smaps_rollup: shared pages split between the processes mapping them
-                            pss += k.memory_full_info().pss
-                        t = k.cpu_times()
-                        cpu[k.pid] = t.user + t.system
-                    except psutil.Error:
-                        pass
-                peak["driver"], peak["tree"] = max(peak["driver"], driver), max(peak["tree"], tree)
-                peak["pss"] = max(peak["pss"], pss)
+                if k is not p:
+                    tree += k.memory_info().rss
+                if tick[0] % 5 == 0:  # smaps_rollup: shared pages split between the processes mapping them
+                    pss += k.memory_full_info().pss
+                t = k.cpu_times()
+                cpu[k.pid] = t.user + t.system
             except psutil.Error:
                 pass
-            tick += 1
-            stop.wait(0.1)
+        peak["driver"], peak["tree"] = max(peak["driver"], driver), max(peak["tree"], tree)
+        peak["pss"] = max(peak["pss"], pss)
+        tick[0] += 1
 
-    th = threading.Thread(target=poll, daemon=True)
-    th.start()
-    stdout, stderr = proc.communicate()
-    stop.set()
-    th.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{cfg} failed:\n{stderr[-3000:]}")
+    stdout = watch(spec, sample, 0.1, cfg)
     result = json.loads(stdout.strip().splitlines()[-1])
-    out = Path(spec["out"])
-    result["sha"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16]
-                     for f in ("data.jsonl", "removed.jsonl", "manifest.json")}
+    result["sha"] = output_sha(Path(spec["out"]))
     result.update(config=cfg, records=n, shard_records=spec["shard_records"], peak_rss_driver_mb=peak["driver"] / 2**20,
-                  peak_rss_tree_mb=peak["tree"] / 2**20, peak_pss_tree_mb=peak["pss"] / 2**20, cpu_s=sum(cpu.values()), load_start=load0,
-                  load_end=os.getloadavg())
+                  peak_rss_tree_mb=peak["tree"] / 2**20, peak_pss_tree_mb=peak["pss"] / 2**20, cpu_s=sum(cpu.values()),
+                  load_start=load0, load_end=os.getloadavg())
     return result
 
 
