@@ -21,6 +21,7 @@ statements. Pure Python, no proof assistant.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -48,9 +49,15 @@ _SUBSCRIPT = "₀₁₂₃₄₅₆₇₈₉ₐₑₒₓₕₖₗₘₙₚₛₜ
 _IDENT = rf"[^\W\dλ][\w'!?{_SUBSCRIPT}]*(?:\.[^\W\d][\w'!?{_SUBSCRIPT}]*)*"
 _OPS = [":=", "::", "<->", "-->", "==>", "<==>", "->", "<-", "=>", "<=", ">=", "!=", "~=", "/\\", "\\/",
         "..", "∃!", "⁻¹", "≠", "<..<", "..<", "<..", "//", "∑'", "∏'"]
-_TOKEN = re.compile(r"(?P<sym>\\<\^?[A-Za-z]+>)|(?P<num>\d+(?:\.\d+)?)|(?P<ident>" + _IDENT + r")|(?P<op>"
-                    + "|".join(re.escape(o) for o in sorted(_OPS, key=len, reverse=True))
-                    + r")|(?P<tvar>'[A-Za-z]\w*)|(?P<ch>\S)")
+_TOKEN_PARTS = {"sym": r"\\<\^?[A-Za-z]+>", "num": r"\d+(?:\.\d+)?", "ident": _IDENT,
+                "op": "|".join(re.escape(o) for o in sorted(_OPS, key=len, reverse=True)),
+                "tvar": r"'[A-Za-z]\w*", "ch": r"\S"}
+_TOKEN = re.compile("|".join(f"(?P<{k}>{v})" for k, v in _TOKEN_PARTS.items()))
+_TOKEN_TEXT = re.compile("|".join(f"(?:{v})" for v in _TOKEN_PARTS.values()))
+"""`_TOKEN` without groups: `findall` gives the token texts."""
+_TOKEN_GAP = re.compile(r"(\s*)(" + _TOKEN_TEXT.pattern + ")")
+"""(whitespace before, token): every non-space character is in some token, so a token starts a line iff it
+is the first one or the whitespace before it has a newline. (Regex whitespace is `str.isspace`.)"""
 
 NOTATION = {
     "->": "→", "-->": "→", "==>": "→", "⟹": "→", "⟶": "→", "<->": "↔", "<==>": "↔", "⟷": "↔", "iff": "↔",
@@ -141,24 +148,32 @@ def strip_comments(text: str, lang: str) -> str:
     return s
 
 
+def _lex(text: str, lang: str) -> tuple[list[str], list[bool] | None]:
+    """`lex` as (token texts, inner flags); the flags are None for Lean (all inner)."""
+    if lang != "isabelle":
+        return _TOKEN_TEXT.findall(text), None
+    text = _ISA_SYM.sub(lambda m: m.group(0) if m.group(1) not in _ISA_SYMBOLS  # `\<i>` stays one token
+                        else _ISA_SYMBOLS[m.group(1)] if m.group(1) in _GREEK
+                        else f" {_ISA_SYMBOLS[m.group(1)]} ", text)
+    texts: list[str] = []
+    inners: list[bool] = []
+    inner = False
+    for gap, t in _TOKEN_GAP.findall(text.rstrip()):  # (trailing whitespace would cost quadratic time)
+        if inner and t in ISA_DECL and (not texts or "\n" in gap):
+            inner = False  # a declaration at the start of a line: an unbalanced quote before it ends there
+        if t in ('"', "‹", "›"):
+            inner = t != "›" and (t == "‹" or not inner)
+        texts.append(t)
+        inners.append(inner)
+    return texts, inners
+
+
 def lex(text: str, lang: str) -> list[Token]:
     """Tokens of a comment-free text; Isabelle symbols become unicode, quotes mark inner syntax."""
-    if lang == "isabelle":
-        text = _ISA_SYM.sub(lambda m: m.group(0) if m.group(1) not in _ISA_SYMBOLS  # `\<i>` stays one token
-                            else _ISA_SYMBOLS[m.group(1)] if m.group(1) in _GREEK
-                            else f" {_ISA_SYMBOLS[m.group(1)]} ", text)
-    toks: list[Token] = []
-    inner = lang != "isabelle"
-    for m in _TOKEN.finditer(text):
-        t = m.group(0)
-        if lang == "isabelle" and t in ISA_DECL and inner and not text[text.rfind("\n", 0, m.start()) + 1:m.start()].strip():
-            inner = False  # a declaration at the start of a line: an unbalanced quote before it ends there
-        if lang == "isabelle" and t in ('"', "‹", "›"):
-            inner = t != "›" and (t == "‹" or not inner)
-            toks.append(Token('"' if t == '"' else t, inner))
-            continue
-        toks.append(Token(t, inner))
-    return toks
+    texts, inners = _lex(text, lang)
+    if inners is None:
+        return [Token(t) for t in texts]
+    return [Token(t, i) for t, i in zip(texts, inners)]
 
 
 # ----------------------------------------------------------------------------- declarations
@@ -185,50 +200,69 @@ def _is_ident(t: str) -> bool:
 
 def declarations(text: str, lang: str | None = None) -> tuple[str, list[Decl]]:
     """(language, declarations) of a text; a text with no declaration keyword is one anonymous theorem."""
+    lang, decls = _declarations(text, lang)
+    if lang != "isabelle":
+        return lang, [Decl(kw, name, [Token(t) for t in texts]) for kw, name, texts, _ in decls]
+    return lang, [Decl(kw, name, [Token(t, i) for t, i in zip(texts, inners)]) for kw, name, texts, inners in decls]
+
+
+_RawDecl = tuple[str, "str | None", list[str], "list[bool] | None"]
+"""A `Decl` as (keyword, name, body token texts, body inner flags or None for Lean)."""
+
+
+_LEAN_STOP = {":=", "where", "begin"}
+_LEAN_MARKS = LEAN_DECL | _LEAN_STOP | OPEN.keys() | CLOSE.keys()
+_ISA_MARKS = ISA_DECL | ISA_STOP | OPEN.keys() | CLOSE.keys()
+
+
+def _declarations(text: str, lang: str | None) -> tuple[str, list[_RawDecl]]:
     lang = "isabelle" if (lang or detect_lang(text)) == "isabelle" else "lean4"
-    toks = lex(strip_comments(text, lang), lang)
-    kws = ISA_DECL if lang == "isabelle" else LEAN_DECL
-    starts = [i for i, t, depth in _outside_brackets(toks)
-              if depth == 0 and t.text in kws and (lang != "isabelle" or not t.inner)
-              and (i == 0 or toks[i - 1].text not in (".", "@"))]
-    if not starts:
-        return lang, [Decl("theorem", None, _cut(toks, lang))] if toks else []
-    out = []
-    for a, b in zip(starts, starts[1:] + [len(toks)]):
-        kw, rest = toks[a].text, toks[a + 1:b]
-        name = None
-        if rest and _is_ident(rest[0].text) and rest[0].text not in KEYWORDS and kw != "example" \
-                and (lang != "isabelle" or not rest[0].inner):
-            name, rest = rest[0].text, rest[1:]
-        if lang == "isabelle" and rest and rest[0].text == "[":  # lemma foo [simp]:
-            j = next((k for k, t in enumerate(rest) if t.text == "]"), -1)
-            rest = rest[j + 1:] if j >= 0 else rest
-        stated = THEOREM_LIKE if lang == "isabelle" else LEAN_STATEMENTS
-        out.append(Decl(kw, name, _cut(rest, lang) if kw in stated else rest))
-    return lang, out
-
-
-def _cut(toks: list[Token], lang: str) -> list[Token]:
-    """Statement tokens: up to the proof."""
-    for i, t, depth in _outside_brackets(toks):
-        if lang == "isabelle":
-            if not t.inner and t.text in ISA_STOP:
-                return toks[:i]
-        elif depth == 0 and t.text in (":=", "where", "begin"):
-            return toks[:i]
-    return toks
-
-
-def _outside_brackets(toks: list[Token]):
-    """(index, token, bracket depth) for every token that is not itself a bracket."""
+    isa = lang == "isabelle"
+    toks, inner = _lex(strip_comments(text, lang), lang)
+    kws = ISA_DECL if isa else LEAN_DECL
+    stop = ISA_STOP if isa else _LEAN_STOP
+    marks = _ISA_MARKS if isa else _LEAN_MARKS
+    # declaration keywords, and where proofs may start: Isabelle at an outer proof keyword, Lean at `:=` /
+    # `where` / `begin` outside brackets (a declaration starts outside them, so its body's depth is the same)
+    starts, stops = [], []
     depth = 0
-    for i, t in enumerate(toks):
-        if t.text in OPEN:
+    for i in [i for i, t in enumerate(toks) if t in marks]:  # brackets and the keywords
+        t = toks[i]
+        if t in OPEN:
             depth += 1
-        elif t.text in CLOSE:
-            depth = max(depth - 1, 0)
+        elif t in CLOSE:
+            if depth:
+                depth -= 1
         else:
-            yield i, t, depth
+            if t in kws and not depth and (not isa or not inner[i]) and (i == 0 or toks[i - 1] not in (".", "@")):
+                starts.append(i)
+            if t in stop and (not inner[i] if isa else not depth):
+                stops.append(i)
+    if not starts:
+        if not toks:
+            return lang, []
+        end = stops[0] if stops else len(toks)
+        return lang, [("theorem", None, toks[:end], inner[:end] if isa else None)]
+    out = []
+    stated = THEOREM_LIKE if isa else LEAN_STATEMENTS
+    for a, b in zip(starts, starts[1:] + [len(toks)]):
+        kw = toks[a]
+        a += 1  # the body is toks[a:b]
+        name = None
+        if a < b and _is_ident(toks[a]) and toks[a] not in KEYWORDS and kw != "example" and (not isa or not inner[a]):
+            name = toks[a]
+            a += 1
+        if isa and a < b and toks[a] == "[":  # lemma foo [simp]:
+            try:
+                a = toks.index("]", a, b) + 1
+            except ValueError:
+                pass
+        if kw in stated:  # up to the first proof start in the body
+            k = bisect_left(stops, a)
+            if k < len(stops) and stops[k] < b:
+                b = stops[k]
+        out.append((kw, name, toks[a:b], inner[a:b] if isa else None))
+    return lang, out
 
 
 # ----------------------------------------------------------------------------- canonicalising
@@ -238,6 +272,21 @@ class _Bound:
     canon: str
     depth: int
     inner: bool
+
+
+_PLAIN: dict[int, dict[str, str]] = {id(NOTATION): {}, id(ISA_NOTATION): {}}
+"""Per notation table: memoised `_Renamer.word` of words neither bound nor built on a declaration's name
+(they depend on nothing else)."""
+_TERMINATORS = {",", ".", "=>", "↦", "|", "//"}
+
+
+def _special(notation: dict[str, str]) -> frozenset[str]:
+    """Tokens `_Renamer.term` treats other than as a word (a superset: the rest go straight to `word`)."""
+    return frozenset(DROP | OPEN.keys() | CLOSE.keys() | _TERMINATORS | {":"} | BINDERS
+                     | {k for k, v in notation.items() if v in BINDERS})
+
+
+_SPECIAL = {id(NOTATION): _special(NOTATION), id(ISA_NOTATION): _special(ISA_NOTATION)}
 
 
 @dataclass
@@ -251,34 +300,68 @@ class _Renamer:
     """(depth, canonical terminator) of binders whose `,` / `.` / `=>` / `|` is still to come."""
 
     def __post_init__(self) -> None:
-        self.notation = ISA_NOTATION if self.lang == "isabelle" else NOTATION
+        self.isa = self.lang == "isabelle"
+        self.notation = ISA_NOTATION if self.isa else NOTATION
+        self._plain = _PLAIN[id(self.notation)]
+        self._special = _SPECIAL[id(self.notation)]
+        self._names: dict[str, tuple[int, str]] = {}
+        """Bound name -> (position in env, canonical name) of its last binding (updated in place)."""
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._names.clear()
+        self._names.update({b.name: (k, b.canon) for k, b in enumerate(self.env)})
+        self._n_inner = sum(b.inner for b in self.env)
 
     # --- names
     def bind_var(self, name: str) -> str:
         self.n_vars += 1
-        self.env.append(_Bound(name, f"v{self.n_vars}", -1, False))
-        return f"v{self.n_vars}"
+        canon = f"v{self.n_vars}"
+        self._names[name] = (len(self.env), canon)
+        self.env.append(_Bound(name, canon, -1, False))
+        return canon
 
     def bind_inner(self, name: str) -> str:
-        level = sum(b.inner for b in self.env) + 1
-        canon = f"x{level}"
+        self._n_inner += 1
+        canon = f"x{self._n_inner}"
+        self._names[name] = (len(self.env), canon)
         self.env.append(_Bound(name, canon, self.depth, True))
         return canon
 
     def word(self, t: str) -> str:
-        head, dot, rest = t.partition(".")
-        for b in reversed(self.env):
-            if b.name == t:
-                return b.canon
-            if dot and b.name == head:  # `d.den` on a bound `d`
-                return b.canon + "." + rest.lower().replace("_", "")
+        names = self._names
+        if names:  # the last binding of `t`, or of `d` in `d.den` (whichever is later)
+            b = names.get(t)
+            if "." in t:
+                head, _, rest = t.partition(".")
+                h = names.get(head)
+                if h is not None and (b is None or h[0] > b[0]):
+                    return h[1] + "." + rest.lower().replace("_", "")
+            if b is not None:
+                return b[1]
         if t in self.notation:
             return self.notation[t]
-        for d in self.decl_names:
-            if t == d:
-                return "δ"
-            if t.startswith(d) and len(t) > len(d) and t[len(d)] in "_.'":
-                return "δ" + t[len(d):].lower().replace("_", "")
+        if t.startswith(self.decl_names):
+            for d in self.decl_names:
+                if t == d:
+                    return "δ"
+                if t.startswith(d) and len(t) > len(d) and t[len(d)] in "_.'":
+                    return "δ" + t[len(d):].lower().replace("_", "")
+        return self._plain_word(t)
+
+    def _plain_word(self, t: str) -> str:
+        """`word` of a word neither bound nor built on a declaration's name (memoised)."""
+        w = self._plain.get(t)
+        if w is None:
+            if len(self._plain) > 200_000:
+                self._plain.clear()
+            w = self._plain[t] = self._plain_word_uncached(t)
+        return w
+
+    def _plain_word_uncached(self, t: str) -> str:
+        w = self.notation.get(t)
+        if w is not None:
+            return w
         if _is_ident(t) and t not in KEYWORDS:
             low = t.lower().replace("_", "")
             if low.endswith("ˣ"):  # units: `ℤˣ` = `Intˣ`
@@ -287,22 +370,40 @@ class _Renamer:
         return t
 
     def _pop(self) -> None:
-        self.env = [b for b in self.env if not b.inner or b.depth <= self.depth]
-        self.pending = [p for p in self.pending if p[0] <= self.depth]
+        """Drop the bindings and pending terminators deeper than the current depth."""
+        depth = self.depth
+        if self._n_inner:
+            env = [b for b in self.env if not b.inner or b.depth <= depth]
+            if len(env) != len(self.env):
+                self.env = env
+                self._reindex()
+        if self.pending:
+            self.pending = [p for p in self.pending if p[0] <= depth]
 
     # --- terms
     def term(self, toks: list[str], out: list[str]) -> None:
         i, n = 0, len(toks)
-        isa = self.lang == "isabelle"
+        isa = self.isa
+        special, word, append = self._special, self.word, out.append
+        names, decl_names, plain = self._names, self.decl_names, self._plain
         while i < n:
             t = toks[i]
+            if t not in special:  # a word (the common case); inlined `word` when not bound or declared
+                if (names and (t in names or "." in t)) or t.startswith(decl_names):
+                    append(word(t))
+                else:
+                    w = plain.get(t)
+                    append(w if w is not None else self._plain_word(t))
+                i += 1
+                continue
             if t in DROP:
                 i += 1
                 continue
-            if self.pending and self.pending[-1][0] == self.depth and (
-                    t == "," or (isa and t == ".") or (not isa and self.pending[-1][1] == "↦" and t in ("=>", "↦"))
-                    or (self.pending[-1][1] == "|" and t in ("|", "//"))):
-                out.append(self.pending.pop()[1])
+            pending = self.pending
+            if pending and pending[-1][0] == self.depth and (
+                    t == "," or (isa and t == ".") or (not isa and pending[-1][1] == "↦" and t in ("=>", "↦"))
+                    or (pending[-1][1] == "|" and t in ("|", "//"))):
+                append(pending.pop()[1])
                 i += 1
                 continue
             if t in OPEN:
@@ -311,13 +412,13 @@ class _Renamer:
                     i += used
                     continue
                 self.depth += 1
-                out.append("(" if t in "(⦃" else t)
+                append("(" if t in "(⦃" else t)
                 i += 1
                 continue
             if t in CLOSE:
                 self.depth = max(self.depth - 1, 0)
                 self._pop()
-                out.append(")" if t in ")⦄" else t)
+                append(")" if t in ")⦄" else t)
                 i += 1
                 continue
             w = self.notation.get(t, t)
@@ -327,10 +428,10 @@ class _Renamer:
                 i = self._binder(toks, i + 1, w, out)
                 continue
             if isa and t == ":":
-                out.append("∈")  # Isabelle ASCII membership (type ascription is `::`)
+                append("∈")  # Isabelle ASCII membership (type ascription is `::`)
                 i += 1
                 continue
-            out.append(self.word(t))
+            append(word(t))
             i += 1
 
     def _set_builder(self, toks: list[str], i: int, out: list[str]) -> int:
@@ -437,10 +538,9 @@ class _Renamer:
         return j
 
 
-def _split_groups(toks: list[Token]) -> tuple[list[list[str]], list[str]]:
+def _split_groups(texts: list[str]) -> tuple[list[list[str]], list[str]]:
     """Lean signature: top-level bracket groups before the `:` of the statement, and the conclusion."""
-    groups, i, n = [], 0, len(toks)
-    texts = [t.text for t in toks]
+    groups, i, n = [], 0, len(texts)
     while i < n:
         t = texts[i]
         if t == ":":
@@ -463,54 +563,57 @@ def _split_groups(toks: list[Token]) -> tuple[list[list[str]], list[str]]:
     return groups, []
 
 
-def _isabelle_sections(toks: list[Token]) -> tuple[list[str], list[list[str]], list[str]]:
-    """(fixed names, assumptions, conclusion) of an Isabelle theorem statement."""
+def _isabelle_sections(texts: list[str], inner: list[bool]) -> tuple[list, list[list[str]], list[str]]:
+    """(fixes as (names, rest), assumptions, conclusion) of an Isabelle theorem statement."""
     fixes, assumes, shows = [], [], []
-    section, cur = None, []
-    items: list[tuple[str, list[Token]]] = []
-    for t in toks:
-        if not t.inner and t.text in ISA_SECTIONS:
-            if cur and not (len(cur) == 1 and cur[0].text == ":"):
-                items.append((section or "shows", cur))
-            if t.text != "and":
-                section = t.text
-            cur = []
+    section, cur, cur_inner = None, [], []
+    items: list[tuple[str, list[str], list[bool]]] = []
+    for t, inn in zip(texts, inner):
+        if not inn and t in ISA_SECTIONS:
+            if cur and not (len(cur) == 1 and cur[0] == ":"):
+                items.append((section or "shows", cur, cur_inner))
+            if t != "and":
+                section = t
+            cur, cur_inner = [], []
             continue
         cur.append(t)
+        cur_inner.append(inn)
     if cur:
-        items.append((section or "shows", cur))
-    for sec, part in items:
+        items.append((section or "shows", cur, cur_inner))
+    for sec, part, part_inner in items:
         if sec == "fixes":
             names = []
-            for t in part:
-                if t.text == "::":
+            for t, inn in zip(part, part_inner):
+                if t == "::":
                     break
-                if _is_ident(t.text) and not t.inner:
-                    names.append(t.text)
-            fixes.append((names, [t.text for t in part[len(names):]]))
-        elif sec in ("assumes", "defines", "obtains", "if"):
-            p = [t for t in part]
-            if len(p) >= 2 and not p[0].inner and _is_ident(p[0].text) and p[1].text == ":":
-                p = p[2:]  # label
-            elif p and p[0].text == ":" and not p[0].inner:
-                p = p[1:]
-            assumes.append([t.text for t in p])
+                if _is_ident(t) and not inn:
+                    names.append(t)
+            fixes.append((names, part[len(names):]))
+            continue
+        if len(part) >= 2 and not part_inner[0] and _is_ident(part[0]) and part[1] == ":":
+            part = part[2:]  # label
+        elif part and part[0] == ":" and not part_inner[0]:
+            part = part[1:]
+        if sec in ("assumes", "defines", "obtains", "if"):
+            assumes.append(part)
         else:
-            p = [t for t in part]
-            if len(p) >= 2 and not p[0].inner and _is_ident(p[0].text) and p[1].text == ":":
-                p = p[2:]
-            elif p and p[0].text == ":" and not p[0].inner:
-                p = p[1:]
-            shows += [t.text for t in p] + ["∧"]
+            shows += part + ["∧"]
     if shows:
         shows.pop()
     return fixes, assumes, shows
 
 
 def canonical_decl(decl: Decl, lang: str, decl_names: tuple[str, ...] = ()) -> tuple[str, ...]:
+    texts = [t.text for t in decl.body]
+    return _canonical_decl(texts, [t.inner for t in decl.body] if lang == "isabelle" else None, lang, decl_names)
+
+
+def _canonical_decl(texts: list[str], inner: list[bool] | None, lang: str,
+                    decl_names: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """`canonical_decl` of a body given as token texts and (Isabelle) inner flags."""
     r = _Renamer(lang, decl_names)
     if lang == "isabelle":
-        fixes, assumes, shows = _isabelle_sections(decl.body)
+        fixes, assumes, shows = _isabelle_sections(texts, inner)
         var_part: list[str] = []
         for names, rest in fixes:
             var_part += [r.bind_var(x) for x in names]
@@ -530,26 +633,27 @@ def canonical_decl(decl: Decl, lang: str, decl_names: tuple[str, ...] = ()) -> t
         concl: list[str] = []
         r.term(shows, concl)
         return tuple(var_part + [t for h in sorted(hyps) for t in ("⊢", *h)] + [":"] + concl)
-    groups, concl_toks = _split_groups(decl.body)
+    groups, concl_toks = _split_groups(texts)
     parsed = []
     for g in groups:
-        opener, inner = g[0], g[1:-1]
+        opener, inner_toks = g[0], g[1:-1]
         k = 0
         names = []
-        while k < len(inner) and _is_ident(inner[k]) and inner[k] not in KEYWORDS:
-            names.append(inner[k])
+        while k < len(inner_toks) and _is_ident(inner_toks[k]) and inner_toks[k] not in KEYWORDS:
+            names.append(inner_toks[k])
             k += 1
-        if not (names and k < len(inner) and inner[k] == ":"):  # `[Group G]`: an anonymous instance hypothesis
+        if not (names and k < len(inner_toks) and inner_toks[k] == ":"):  # `[Group G]`: an anonymous instance hypothesis
             names, k = [], -1
-        parsed.append((opener, names, inner[k + 1:]))
-    counts: dict[str, int] = {}  # mentions outside binder positions
-    for t in [x for _, _, typ in parsed for x in typ] + concl_toks:
-        head = t.partition(".")[0]
-        counts[head] = counts.get(head, 0) + 1
+        parsed.append((opener, names, inner_toks[k + 1:]))
+    # heads of the names mentioned outside binder positions
+    mentioned = set(concl_toks)
+    for _, _, typ in parsed:
+        mentioned.update(typ)
+    mentioned = {t.partition(".")[0] if "." in t else t for t in mentioned}
     variables: list[str] = []
     hyps = []
     for opener, names, typ in parsed:
-        used = any(counts.get(x, 0) > 0 for x in names)
+        used = any(x in mentioned for x in names)
         sub: list[str] = []
         if used:
             canon = [r.bind_var(x) for x in names]
@@ -573,13 +677,13 @@ def statements(text: str | None, lang: str | None = None) -> list[tuple[str, ...
     """Canonical tokens of each theorem-like declaration in `text` (empty for no text)."""
     if not text or not text.strip():
         return []
-    lang, decls = declarations(text, lang)
-    names = tuple(sorted({d.name for d in decls if d.name}, key=len, reverse=True))
+    lang, decls = _declarations(text, lang)
+    names = tuple(sorted({name for _, name, _, _ in decls if name}, key=len, reverse=True))
     out = []
     stated = THEOREM_LIKE if lang == "isabelle" else LEAN_STATEMENTS
-    for d in decls:
-        if d.keyword in stated:
-            toks = canonical_decl(d, lang, names)
+    for kw, _, texts, inner in decls:
+        if kw in stated:
+            toks = _canonical_decl(texts, inner, lang, names)
             if len(toks) >= MIN_STATEMENT:
                 out.append(toks)
     return out
