@@ -95,6 +95,7 @@ class ContaminationIndex:
         self._prefix: set[tuple[int, ...]] = set()  # first min_ngram ids of every window: a cheap pre-check
         self._whole: dict[str, tuple[str, str]] = {}
         self._exact: dict[str, tuple[str, str]] = {}
+        self._exact_lens: set[int] = set()  # token counts of the `_exact` keys: most texts skip the join
         self._canonical = canon.CanonicalIndex(near=near, min_tokens=near_min_tokens)
         self._known: dict[str, list[tuple[str, str]]] = {}
         self._overlaps_for: set[str] = set()
@@ -114,6 +115,7 @@ class ContaminationIndex:
             return
         self.items += 1
         self._exact.setdefault(" ".join(toks), (target_id, side))
+        self._exact_lens.add(len(toks))
         w = window_for(len(toks), self.ngram, self.min_ngram)
         if w == 0:
             self._whole.setdefault(" ".join(toks), (target_id, side))
@@ -196,19 +198,20 @@ class ContaminationIndex:
             return []
         out: list[Match] = []
         seen: set[str] = set()
-        joined = " ".join(toks)
-        hit = self._exact.get(joined)
-        if hit is not None:
-            out.append(Match(hit[0], hit[1], side, 0, joined, "exact"))
-            seen.add(hit[0])
-            if first:
-                return out
-        hit = self._whole.get(joined)
-        if hit is not None and hit[0] not in seen:
-            out.append(Match(hit[0], hit[1], side, 0, joined, "exact"))
-            seen.add(hit[0])
-            if first:
-                return out
+        if len(toks) in self._exact_lens:  # `_whole` keys are `_exact` keys too
+            joined = " ".join(toks)
+            hit = self._exact.get(joined)
+            if hit is not None:
+                out.append(Match(hit[0], hit[1], side, 0, joined, "exact"))
+                seen.add(hit[0])
+                if first:
+                    return out
+            hit = self._whole.get(joined)
+            if hit is not None and hit[0] not in seen:
+                out.append(Match(hit[0], hit[1], side, 0, joined, "exact"))
+                seen.add(hit[0])
+                if first:
+                    return out
         if not windows:
             return out
         ids = self._ids(toks, grow=False)
@@ -235,30 +238,32 @@ class ContaminationIndex:
             self._prefix_hashes = (len(self._prefix), np.unique(keys))
         return self._prefix_hashes[1]
 
-    def may_share_window(self, seqs: list[list[str]]) -> np.ndarray:
-        """(len(seqs),) bool: True where some `min_ngram` window of the token list may be a prefix of an
-        indexed window. Never False where one is (hashes of id windows; collisions only add Trues)."""
+    def may_share_window(self, records: list[tuple[list[str], ...]]) -> np.ndarray:
+        """(len(records),) bool: True where some `min_ngram` window of a record's tokens (its parts, such as
+        its two sides, concatenated) may be a prefix of an indexed window. Never False where one is (hashes
+        of id windows; collisions only add Trues)."""
         m = self.min_ngram
-        out = np.zeros(len(seqs), dtype=bool)
-        if not self._prefix or not seqs:
+        out = np.zeros(len(records), dtype=bool)
+        if not self._prefix or not records:
             return out
-        lens = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs)) + 1
         flat: list[str] = []
-        for s in seqs:
-            flat += s
+        ends = np.zeros(len(records), dtype=np.int64)
+        for i, parts in enumerate(records):
+            for p in parts:
+                flat += p
             flat.append("")  # separator: never a token, so id -1
+            ends[i] = len(flat)
         ids = np.array(list(map(self._vocab.get, flat, itertools.repeat(-1))), dtype=np.int64)
         if len(ids) < m:
             return out
-        h = _window_hashes(ids, m)
         bad = np.concatenate([[0], np.cumsum(ids < 0)])
-        ok = (bad[m:] - bad[:-m]) == 0  # no unknown token (or separator) in the window
+        ok = np.flatnonzero((bad[m:] - bad[:-m]) == 0)  # windows without an unknown token (or separator)
+        if not len(ok):
+            return out
+        h = _window_hashes(ids, m)[ok]
         keys = self._prefix_keys()
-        pos = np.searchsorted(keys, h)
-        hit = ok & (keys[np.minimum(pos, len(keys) - 1)] == h)
-        starts = np.concatenate([[0], np.cumsum(lens)])[:-1]
-        rows = np.searchsorted(starts, np.flatnonzero(hit), side="right") - 1
-        out[rows] = True
+        hit = ok[keys[np.minimum(np.searchsorted(keys, h), len(keys) - 1)] == h]
+        out[np.searchsorted(ends, hit, side="right")] = True  # the record whose span holds the window start
         return out
 
     def match_text(self, text: str | None, side: str = "informal") -> Match | None:
@@ -267,9 +272,12 @@ class ContaminationIndex:
         return hits[0] if hits else None
 
     def _known_hit(self, row: dict) -> Match | None:
+        known = self._known.get(row.get("source") or "")
+        if not known:
+            return None
         from curate import catalog
 
-        for item, target_id in self._known.get(row.get("source") or "", ()):
+        for item, target_id in known:
             if catalog.id_matches(str(row.get("id", "")), item):
                 return Match(target_id, "item", "id", 0, f"{row['source']}/{row['id']} is {item}", "known")
         return None
@@ -305,16 +313,16 @@ class ContaminationIndex:
             return formal[0]
         if ngram_hits:
             return ngram_hits[0]
-        if row.get("informal") and row.get("formal"):
-            hits = self._ngram_hits(f"{row['informal']}\n{row['formal']}", "pair", True,
-                                    toks["informal"] + toks["formal"], windows)
+        inf, frm = toks["informal"], toks["formal"]
+        if row.get("informal") and row.get("formal") and (windows or len(inf) + len(frm) in self._exact_lens):
+            hits = self._ngram_hits(None, "pair", True, inf + frm, windows)  # no window: only an exact hit
             return hits[0] if hits else None
         return None
 
     def match_batch(self, rows: list[dict], toks: list[dict[str, list[str]]]) -> list[Match | None]:
         """`match` of every row (`toks[i]`: row i's side tokens); window scans only for the rows whose
         joined sides may share a window prefix with the index (one vectorised pre-check for the batch)."""
-        scan = self.may_share_window([t["informal"] + t["formal"] for t in toks])
+        scan = self.may_share_window([(t["informal"], t["formal"]) for t in toks])
         return [self.match(row, t, bool(s)) for row, t, s in zip(rows, toks, scan)]
 
     def match_all(self, row: dict) -> list[Match]:

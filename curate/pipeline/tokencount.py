@@ -136,7 +136,8 @@ class PieceCounter:
             return None
         if text.isascii():
             return _PIECE.findall(text)
-        if self._unicode_ok and max(text) <= "\uffff":
+        # within the BMP: UTF-16 takes exactly 2 bytes a character (lone surrogates included); `max` is slower
+        if self._unicode_ok and len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text):
             piece, unsafe = _bmp_patterns()
             return None if unsafe.search(text) else piece.findall(text)
         if not self._safe(text):

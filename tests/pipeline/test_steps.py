@@ -56,7 +56,7 @@ def test_match_batch_equals_match_row_by_row():
     want = [idx.match(r) for r in batch]
     assert got == want
     assert sum(g is not None for g in got) > 60 and any(g is not None and g.side == "pair" for g in got)
-    assert not idx.may_share_window([["nothing", "here"] * 10]).any()
+    assert not idx.may_share_window([(["nothing", "here"] * 10,)]).any()
 
 
 def test_render_tokens_are_the_rendered_texts_tokens():
