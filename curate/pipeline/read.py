@@ -28,7 +28,7 @@ import numpy as np
 from curate import catalog, load
 from curate.catalog import SourceSpec
 from curate.errors import CurateError
-from curate.pipeline.steps import Shared, ShardResult, ShardTask, run_shard
+from curate.pipeline.steps import Shared, ShardResult, ShardTask, collector_paused, run_shard
 from curate.records import render
 
 _BLOCK = 1 << 24  # bytes read at a time when counting lines
@@ -219,7 +219,8 @@ def run_task(shared: Shared, task: ShardTask | ReadTask) -> ShardResult | ReadRe
     if not shared.spill:
         raise RuntimeError("shards are read in the workers only when they write to the work folder (Shared.spill)")
     report = load.LoadReport(task.spec.name)
-    rows = read_records(task, report)
+    with collector_paused():  # the rows read live until the shard is done (see collector_paused)
+        rows = read_records(task, report)
     res = run_shard(shared, ShardTask(task.shard, task.spec.name, rows))  # adds each row's `text`
     ids = [r["id"] for r in rows]
     entries = [b"".join((r["id"].encode("utf-8"), b"\0", r["text"].encode("utf-8"), b"\1")) for r in rows]

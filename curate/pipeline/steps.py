@@ -8,8 +8,10 @@ and every removal with its reason.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -130,7 +132,25 @@ class ShardResult:
     """Where the task wrote `table` (see `Shared.spill`); `table` then holds only id, tokens and _row."""
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: a shard's rows and token lists hold no cycles and live until the
+    shard is done, so collections would only walk them again and again (~5% of a shard's CPU)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run_shard(shared: Shared, task: ShardTask) -> ShardResult:
+    with collector_paused():
+        return _run_shard(shared, task)
+
+
+def _run_shard(shared: Shared, task: ShardTask) -> ShardResult:
     import pyarrow as pa
 
     steps: list[Step] = [Render(shared.tokenizer), Decontaminate(shared.index), *shared.extra_steps]
