@@ -22,7 +22,7 @@ _ASCII_PUNCT = str.maketrans({c: " " for c in map(chr, range(128))
 _UNICODE_TOKEN: tuple[re.Pattern, re.Pattern] | None = None
 
 
-def _ranges(cps: list[int]) -> str:
+def class_ranges(cps: list[int]) -> str:
     """A regex character-class body for the sorted code points `cps`, as ranges."""
     out, start = [], cps[0]
     for prev, cur in zip(cps, cps[1:] + [-1]):
@@ -36,13 +36,13 @@ def _unicode_token() -> tuple[re.Pattern, re.Pattern]:
     """`\\w+|[^\\w\\s]` with punctuation and `$` treated as spaces, in one pattern: word runs without `_`
     (the only punctuation character `\\w` matches), single characters that are neither word, space,
     punctuation nor `$`. Two versions: for any text, and for text within the Basic Multilingual Plane,
-    whose class holds BMP ranges only (`re` tests those as a bitmap, several times faster)."""
+    whose class holds BMP ranges only (`re` tests those as a bitmap: ~10% faster on the corpus texts)."""
     global _UNICODE_TOKEN
     if _UNICODE_TOKEN is None:
         punct = [c for c in range(sys.maxunicode + 1) if chr(c) == "$" or unicodedata.category(chr(c)).startswith("P")]
         bmp = [c for c in punct if c < 0x10000]
-        _UNICODE_TOKEN = (re.compile(r"[^\W_]+|[^\w\s" + _ranges(punct) + "]"),
-                          re.compile(r"[^\W_]+|[^\w\s" + _ranges(bmp) + "]"))
+        _UNICODE_TOKEN = (re.compile(r"[^\W_]+|[^\w\s" + class_ranges(punct) + "]"),
+                          re.compile(r"[^\W_]+|[^\w\s" + class_ranges(bmp) + "]"))
     return _UNICODE_TOKEN
 
 

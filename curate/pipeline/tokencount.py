@@ -66,6 +66,8 @@ def _bmp_patterns() -> tuple[re.Pattern, re.Pattern]:
     ranges it scans them one by one, ~5x slower than the translation)."""
     global _BMP
     if _BMP is None:
+        from curate.mix.text import class_ranges as ranges
+
         cls: dict[str, list[int]] = {"L": [], "N": [], "U": []}
         category = unicodedata.category
         for cp in range(128, 0x10000):
@@ -74,14 +76,6 @@ def _bmp_patterns() -> tuple[re.Pattern, re.Pattern]:
                 cls[c[0]].append(cp)
             elif c in _UNSAFE:
                 cls["U"].append(cp)
-
-        def ranges(cps: list[int]) -> str:
-            out, start = [], cps[0]
-            for prev, cur in zip(cps, cps[1:] + [-1]):
-                if cur != prev + 1:
-                    out.append(re.escape(chr(start)) + ("" if prev == start else "-" + re.escape(chr(prev))))
-                    start = cur
-            return "".join(out)
 
         let, num, ws = "A-Za-z" + ranges(cls["L"]), "0-9" + ranges(cls["N"]), ranges(list(WHITE_SPACE))
         piece = re.compile(rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{let}]+| ?[{num}]+| ?[^{ws}{let}{num}]+|[{ws}]+(?![^{ws}])"
