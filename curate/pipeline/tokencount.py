@@ -22,6 +22,8 @@ import unicodedata
 from itertools import accumulate
 from typing import Any
 
+from curate.mix.text import class_ranges, within_bmp
+
 CHECKED_UNICODE = ("14.0.0",)
 """Unicode database versions whose letter/number classes were checked against the tokenizer's regex."""
 MAX_PIECES = 500_000
@@ -66,8 +68,6 @@ def _bmp_patterns() -> tuple[re.Pattern, re.Pattern]:
     ranges it scans them one by one, ~5x slower than the translation)."""
     global _BMP
     if _BMP is None:
-        from curate.mix.text import class_ranges as ranges
-
         cls: dict[str, list[int]] = {"L": [], "N": [], "U": []}
         category = unicodedata.category
         for cp in range(128, 0x10000):
@@ -77,10 +77,11 @@ def _bmp_patterns() -> tuple[re.Pattern, re.Pattern]:
             elif c in _UNSAFE:
                 cls["U"].append(cp)
 
-        let, num, ws = "A-Za-z" + ranges(cls["L"]), "0-9" + ranges(cls["N"]), ranges(list(WHITE_SPACE))
+        let, num = "A-Za-z" + class_ranges(cls["L"]), "0-9" + class_ranges(cls["N"])
+        ws = class_ranges(list(WHITE_SPACE))
         piece = re.compile(rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{let}]+| ?[{num}]+| ?[^{ws}{let}{num}]+|[{ws}]+(?![^{ws}])"
                            rf"|[{ws}]+")
-        _BMP = (piece, re.compile(f"[{ranges(cls['U'])}]"))
+        _BMP = (piece, re.compile(f"[{class_ranges(cls['U'])}]"))
     return _BMP
 
 
@@ -130,8 +131,7 @@ class PieceCounter:
             return None
         if text.isascii():
             return _PIECE.findall(text)
-        # within the BMP: UTF-16 takes exactly 2 bytes a character (lone surrogates included); `max` is slower
-        if self._unicode_ok and len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text):
+        if self._unicode_ok and within_bmp(text):
             piece, unsafe = _bmp_patterns()
             return None if unsafe.search(text) else piece.findall(text)
         if not self._safe(text):

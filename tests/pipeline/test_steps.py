@@ -100,3 +100,28 @@ def test_load_row_is_the_records_row():
     rec = Record(id="a", source="s", kind="pair", informal="x", formal="y", formal_lang="lean4", split="test",
                  meta={"b": 1, "a": [1, 2], "é": "ü"})
     assert _row(rec) == rec.to_row() and list(_row(rec)) == list(rec.to_row())
+
+
+def test_bmp_token_pattern_agrees_with_the_full_one():
+    """`text.tokens` uses a BMP-only pattern for BMP text: the same tokens as the full pattern for every BMP
+    code point, in and between words; text beyond the BMP takes the full pattern (astral punctuation is a space)."""
+    import unicodedata
+
+    from curate.mix import text
+
+    anywhere, bmp = text._unicode_token()
+    for c in range(0x80, 0x10000):
+        s = unicodedata.normalize("NFKC", f"a{chr(c)}b {chr(c)} é").casefold()
+        if text.within_bmp(s):
+            assert bmp.findall(s) == anywhere.findall(s), hex(c)
+    assert not text.within_bmp("é\U00010100") and text.within_bmp("é\ud800")
+    assert tokens("é\U00010100b") == ["é", "b"]  # U+10100 AEGEAN WORD SEPARATOR LINE is punctuation (Po)
+
+
+def test_window_precheck_sees_a_window_across_the_two_sides():
+    idx = ContaminationIndex(13, 8)
+    for t in TARGET:
+        idx.add_record(t)
+    words = tokens(TARGET[1]["informal"])
+    assert idx.may_share_window([(["x"] * 3 + words[:4], words[4:9] + ["y"])])[0]
+    assert not idx.may_share_window([(["x"] * 3 + words[:4], ["y"] + words[4:9])])[0]
