@@ -186,6 +186,30 @@ def watch(spec: dict, sample: Callable, every: float, what: str) -> str:
     return stdout
 
 
+def _role(proc) -> str:
+    """What a process of the mix's tree is: a Ray worker, one of Ray's own processes (by executable), or other."""
+    try:
+        cmd = proc.cmdline()
+        name = proc.name()
+    except Exception:
+        return "gone"
+    text = " ".join(cmd[:3])
+    if "default_worker.py" in text or name.startswith("ray::"):
+        return "ray worker"
+    for part in ("raylet", "gcs_server", "dashboard", "log_monitor", "monitor.py", "runtime_env"):
+        if part in text or part in name:
+            return part.removesuffix(".py")
+    return name
+
+
+def _by_role(cpu: dict[int, float], names: dict[int, str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for pid, s in cpu.items():
+        role = names.get(pid, "?")
+        out[role] = out.get(role, 0.0) + s
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def output_sha(out: Path) -> dict:
     return {f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16]
             for f in ("data.jsonl", "removed.jsonl", "manifest.json")}
@@ -201,6 +225,7 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
             "shard_records": math.ceil(largest / int(shards))}
     peak = {"driver": 0, "tree": 0, "pss": 0}  # pss: proportional set size summed over the tree (every 0.5 s)
     cpu: dict[int, float] = {}  # pid -> user + system seconds, last seen (every process of the tree)
+    names: dict[int, str] = {}  # pid -> what it is (driver, a Ray worker, raylet, ...), for the CPU split
     tick = [0]
     load0 = os.getloadavg()
 
@@ -216,6 +241,8 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
                     pss += k.memory_full_info().pss
                 t = k.cpu_times()
                 cpu[k.pid] = t.user + t.system
+                if k.pid not in names:
+                    names[k.pid] = "driver" if k is p else _role(k)
             except psutil.Error:
                 pass
         peak["driver"], peak["tree"] = max(peak["driver"], driver), max(peak["tree"], tree)
@@ -227,7 +254,7 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
     result["sha"] = output_sha(Path(spec["out"]))
     result.update(config=cfg, records=n, shard_records=spec["shard_records"], peak_rss_driver_mb=peak["driver"] / 2**20,
                   peak_rss_tree_mb=peak["tree"] / 2**20, peak_pss_tree_mb=peak["pss"] / 2**20, cpu_s=sum(cpu.values()),
-                  load_start=load0, load_end=os.getloadavg())
+                  cpu_by_role=_by_role(cpu, names), load_start=load0, load_end=os.getloadavg())
     return result
 
 
@@ -326,6 +353,9 @@ def main() -> None:
                   f"near {rc['near']:.4f}/{rc['near_removed']:.4f} proofnet {rc['proofnet']:.3f}  "
                   f"unplanted removed {rc['unplanted_removed']}  sha {r['sha']['data.jsonl']}/"
                   f"{r['sha']['removed.jsonl']}/{r['sha']['manifest.json']}", flush=True)
+            if len(r["cpu_by_role"]) > 1:
+                print(f"{'':>9} CPU s by process: " + ", ".join(f"{k} {v:.0f}" for k, v in r["cpu_by_role"].items()),
+                      flush=True)
             if "minhash_reference" in r:
                 ref = sum(r["minhash_reference"]) / 2
                 print(f"{'':>9} MinHash.bulk reference {r['minhash_reference'][0]:,.0f} / "
