@@ -3,16 +3,16 @@
 - `LocalExecutor(workers=1)` runs in this process; `workers=N` uses N worker processes (the shared
   state is handed to each worker once, at start).
 - `RayExecutor(address=None, workers=None)` (`curate.pipeline.ray_data`) runs the tasks with Ray Data:
-  windows of shard tasks as datasets, the shard function as `map_batches`, order preserved; the
-  shared state is put in the object store once. Without an address a local Ray is started
+  windows of shard tasks as datasets, the shard function as `map_batches` (on an actor pool for shard
+  descriptions), order preserved; the shared state is put in the object store once. Without an address a local Ray is started
   (`workers` CPUs).
 
 `map_sources` runs the mix's shard function over the shards of its sources (the read step,
 `curate.pipeline.read`): the local engine reads them in this process; Ray's workers read them
 themselves when they see this machine's disk.
 
-At most `2 × workers` tasks are in flight (Ray: two windows), so memory does not grow with the
-corpus. A worker that dies raises `WorkerDied`; the caller discards everything of that run.
+At most `2 × workers` tasks are in flight (Ray: two windows; a window of shard descriptions holds up to
+1,024 of them, each result a few MB), so memory does not grow with the corpus. A worker that dies raises `WorkerDied`; the caller discards everything of that run.
 `shares_disk` says whether the workers see the driver's disk (then they may write there).
 """
 

@@ -65,18 +65,45 @@ def test_light_tasks_fill_longer_windows_in_task_order(local_ray):
     from curate.pipeline.executor import RayExecutor
 
     it = iter(["heavy"] + list(range(30)))
-    sizes = [len(w) for w in iter(lambda: ray_data._read_window(it, 2, light=lambda t: t != "heavy"), [])]
+    sizes = [len(w) for w in iter(lambda: ray_data._read_window(it, 2, light=lambda t: t != "heavy")[0], [])]
     assert sizes == [1 + 8, 16, 6]  # a heavy task weighs LIGHT (8) light ones; a window weighs 2 heavy tasks
+    it = iter(["heavy"] + list(range(30)))
+    pooled = [p for _, p in iter(lambda: ray_data._read_window(it, 2, light=lambda t: t != "heavy"), ([], False))]
+    assert pooled == [False, True, True]  # only a window of light tasks alone may run on the actor pool
     ex = RayExecutor(workers=2, window=1)
     out = list(ex.map(square(), {"k": 2}, iter(range(20)), light=lambda t: True))
     assert [v for v, _ in out] == [2 * i for i in range(20)]
 
 
-def test_bad_input_in_a_task_is_the_users_one_line_error(local_ray):
+def where():
+    def fn(shared, task):
+        import ray as r
+        return (task + shared["k"], r.get_runtime_context().get_actor_id())
+    return fn
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_light_windows_run_on_an_actor_pool_heavy_ones_as_tasks(local_ray, monkeypatch, light):
+    from curate.pipeline import ray_data
+    from curate.pipeline.executor import RayExecutor
+
+    monkeypatch.setattr(ray_data, "POOL_WINDOW", 4)  # light windows of max(LIGHT, 4 // 2) x 2 = 16 tasks
+    out = list(RayExecutor(workers=2, window=2).map(where(), {"k": 1}, iter(range(40)),
+                                                    light=(lambda t: True) if light else (lambda t: False)))
+    assert [v for v, _ in out] == [i + 1 for i in range(40)]  # in task order across 3 (or 20) windows
+    actors = {a for _, a in out}
+    if light:
+        assert None not in actors and 2 <= len(actors) <= 6  # two pool actors a window
+    else:
+        assert actors == {None}  # plain Ray tasks
+
+
+@pytest.mark.parametrize("light", [None, lambda t: True])  # plain tasks, the actor pool
+def test_bad_input_in_a_task_is_the_users_one_line_error(local_ray, light):
     from curate.pipeline.executor import RayExecutor
 
     with pytest.raises(CurateError, match=r"^bad.jsonl:3: malformed JSON$"):
-        list(RayExecutor(workers=2, window=2).map(square(), {"k": 1}, [1, 2, "bad", 4]))
+        list(RayExecutor(workers=2, window=2).map(square(), {"k": 1}, [1, 2, "bad", 4], light=light))
 
 
 # ----------------------------------------------------------------------------- the mix
@@ -140,7 +167,8 @@ def test_killed_ray_task_leaves_no_output_and_a_rerun_completes(sources, tmp_pat
     monkeypatch.setattr(build_module, "Shared", lambda **kw: Shared(**kw, extra_steps=[DieOn()]))
     with pytest.raises(WorkerDied, match="a Ray task died mid-run .*run the command again") as died:
         build(tmp_path, tok, "m", engine="ray", workers=2, shard_records=3)
-    assert "WorkerCrashedError" in str(died.value)  # the worker process died, not some other failure
+    # the worker process died, not some other failure (a pool actor's death, or a plain task's worker's)
+    assert "ActorDiedError" in str(died.value) or "WorkerCrashedError" in str(died.value)
     assert not (tmp_path / "m").exists()
     assert leftovers(tmp_path) == []  # no partial output, no temporary or work folder
 
