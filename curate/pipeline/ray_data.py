@@ -66,7 +66,8 @@ class RayExecutor:
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.window = window or 2 * self.workers
         """Shards per Ray Data dataset (one more window is read ahead while this one runs); a task that
-        `map`'s `light` calls light (a shard description, not its records) counts 1/`LIGHT` of one."""
+        `map`'s `light` calls light (a shard description, not its records) counts 1/`LIGHT` of one, or
+        `window`/`POOL_WINDOW` of one on the actor pool (`pool`)."""
         self.pool = pool
         """Light tasks run on an actor pool (`RayExecutor.map`); False: as plain tasks, in short windows."""
         self.read_in_workers = read_in_workers
