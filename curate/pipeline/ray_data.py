@@ -43,7 +43,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None, window: int | None = None,
-                 read_in_workers: bool | None = None, pool: bool = True):
+                 read_in_workers: bool | None = None):
         try:
             import ray
             import ray.data  # noqa: F401  (the `ray[data]` extra)
@@ -67,9 +67,7 @@ class RayExecutor:
         self.window = window or 2 * self.workers
         """Shards per Ray Data dataset (one more window is read ahead while this one runs); a task that
         `map`'s `light` calls light (a shard description, not its records) counts 1/`LIGHT` of one, or
-        `window`/`POOL_WINDOW` of one on the actor pool (`pool`)."""
-        self.pool = pool
-        """Light tasks run on an actor pool (`RayExecutor.map`); False: as plain tasks, in short windows."""
+        `window`/`POOL_WINDOW` of one in a window that runs on the actor pool."""
         self.read_in_workers = read_in_workers
         """The workers read their shards (`curate.pipeline.read`); None = when they see this machine's disk."""
 
@@ -118,7 +116,7 @@ class RayExecutor:
         # a window of light tasks only (shard descriptions) runs on an actor pool: its workers start once a
         # window (their caches with them), so such a window holds up to POOL_WINDOW tasks; a window with heavy
         # tasks (records read on the driver) runs as plain tasks, whose worker processes Ray reuses
-        per_task = max(LIGHT, POOL_WINDOW // self.window) if self.pool else LIGHT
+        per_task = max(LIGHT, POOL_WINDOW // self.window)
         seq = 0
         failed = False
         try:
@@ -127,7 +125,6 @@ class RayExecutor:
                 window, pool = ahead.result()  # bad input in a source raises here, as in the local engine
                 if not window:
                     break
-                pool = pool and self.pool
                 ahead = reader.submit(_read_window, it, self.window, light, per_task)
                 items = [{"seq": seq + i, "task": t} for i, t in enumerate(window)]
                 seq += len(items)
