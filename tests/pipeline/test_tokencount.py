@@ -40,6 +40,26 @@ def test_counts_equal_the_tokenizer_tiny(tiny_byte_bpe):
     _check(tiny_byte_bpe)
 
 
+def test_cached_parts_count_the_same_in_every_context(tiny_byte_bpe):
+    """Counts cached per space-separated part are reused only where a piece must end before that space: texts
+    joining the same parts with every kind of space run, counted cold and then from the cache, equal the
+    tokenizer's counts."""
+    from curate import tokens
+
+    rng = random.Random(3)
+    parts = ["a", "it's", "'s", "x^2", "$x$", "(h", ":", "ℝ", "naïve", "①", "\u00a0y", "é\u0301", "12", "a\nb", "\n",
+             "\t", "", "<|endoftext|>", "\U0001F600", "tab\tsep", "x\x1c"]
+    seps = [" ", " ", " ", "  ", " \n", "\n ", " \t", "\u00a0 ", " \u3000", "   "]
+    texts = ["".join(rng.choice(parts) + rng.choice(seps) for _ in range(rng.randrange(1, 12))).rstrip(" ")
+             for _ in range(3000)]
+    c = tokencount.counter(tiny_byte_bpe)
+    want = tokens.lengths(texts, tiny_byte_bpe)
+    assert c.counts(texts) == want
+    assert c.counts(texts[::-1]) == want[::-1]
+    assert c._after and all(p and p[0] not in tokencount._WS and p[-1] not in tokencount._WS for p in c._after)
+    assert all(p == "" or p[-1] not in tokencount._WS for p in c._first)
+
+
 def test_other_tokenizers_are_encoded(tiny_byte_bpe):
     from curate import tokens
 
