@@ -135,8 +135,10 @@ class Signer:
     permutations), computed for a whole batch at once with numpy: the same values as `MinHash.update_batch`
     per record (`signature` is that reference)."""
 
-    chunk = 256
-    """Records hashed and permuted in one numpy call (bounds that call's memory)."""
+    chunk = 8_192
+    """Shingles hashed and permuted in one numpy pass (at least one record's): the (num_perm, shingles) array
+    of a pass, 4 MB at 128 permutations, stays in this CPU's cache (of 4k-64k shingles, 8k was fastest here;
+    ~40% faster than passes of 256 records, whose array outgrew the cache)."""
 
     def __init__(self, near: bool = True, threshold: float = 0.8, num_perm: int = 128, shingle: int = 5,
                  seed: int = 1, recall_weight: float = RECALL_WEIGHT):
@@ -233,8 +235,11 @@ class Signer:
             lens = np.fromiter(map(len, toks_list), dtype=np.int64, count=n)
             has[:] = lens > 0
             rows = np.flatnonzero(has)
-            for lo in range(0, len(rows), self.chunk):
-                part = rows[lo: lo + self.chunk]
+            ends = np.cumsum(np.maximum(lens[rows] - self.shingle + 1, 1))  # shingles up to each record
+            lo = 0
+            while lo < len(rows):
+                hi = max(lo + 1, int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + self.chunk, "right")))
+                part, lo = rows[lo:hi], hi
                 hv, counts = self.shingle_hashes([joined[i] for i in part], lens[part])
                 hv ^= hv >> np.uint32(16)  # datasketch's _fmix (MurmurHash3 finalizer, 32 bits)
                 hv *= np.uint32(0x85EBCA6B)
