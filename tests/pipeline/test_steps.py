@@ -118,6 +118,25 @@ def test_bmp_token_pattern_agrees_with_the_full_one():
     assert tokens("é\U00010100b") == ["é", "b"]  # U+10100 AEGEAN WORD SEPARATOR LINE is punctuation (Po)
 
 
+def test_ascii_tokens_are_the_regex_tokens():
+    """ASCII text is tokenised by one translation and `split`: the tokens of the definition (`\\w+|[^\\w\\s]`
+    over the lowered text with punctuation and `$` as spaces), for every ASCII character in and between words."""
+    import random
+    import re
+    import unicodedata
+
+    punct = {c: " " for c in map(chr, range(128)) if c == "$" or unicodedata.category(c).startswith("P")}
+
+    def reference(s):
+        return re.findall(r"\w+|[^\w\s]", s.lower().translate(str.maketrans(punct)))
+
+    texts = [f"a{chr(c)}B {chr(c)}1{chr(c)}{chr(c)} x{chr(c)}" for c in range(128)]
+    rng = random.Random(0)
+    texts += ["".join(rng.choice([chr(c) for c in range(128)]) for _ in range(rng.randrange(60))) for _ in range(3000)]
+    for t in texts:
+        assert tokens(t) == reference(t), repr(t)
+
+
 def test_window_precheck_sees_a_window_across_the_two_sides():
     idx = ContaminationIndex(13, 8)
     for t in TARGET:
