@@ -28,7 +28,7 @@ SAMPLE_ABOVE = 200_000
 TOKEN_SAMPLE = 20_000
 """Records tokenized for such an estimate (a seeded uniform sample)."""
 TOKEN_CHUNK = 4096
-"""Texts per batched tokenizer call."""
+"""Texts of a streamed source counted together (held this many at a time)."""
 HOLD_RECORDS = 50_000
 """Sources with more records than this are never held in memory: their facts come from one streamed
 pass (exact record count and fingerprint; tokens exact up to SAMPLE_ABOVE records, else estimated
@@ -75,12 +75,10 @@ def files_key(name: str) -> dict[str, Any] | None:
 
 
 def count_tokens(texts: list[str], tokenizer) -> int:
-    """Total tokens of `texts` (no special tokens), in batched tokenizer calls."""
-    total = 0
-    for start in range(0, len(texts), TOKEN_CHUNK):
-        enc = tokenizer(texts[start:start + TOKEN_CHUNK], add_special_tokens=False, truncation=False)["input_ids"]
-        total += sum(len(ids) for ids in enc)
-    return total
+    """Total tokens of `texts` (no special tokens; `curate.tokens.lengths`)."""
+    from curate import tokens
+
+    return sum(tokens.lengths(texts, tokenizer))
 
 
 def _token_total(ds, tokenizer, seed: int = 0) -> tuple[int, bool]:

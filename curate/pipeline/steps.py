@@ -35,25 +35,16 @@ class Render(Step):
 
     def process(self, rows: list[Row]) -> tuple[list[Row], list[Removed]]:
         from curate.mix.text import tokens
+        from curate.tokens import lengths
 
         texts = [render(r) for r in rows]
         counts: list[int] = []
         for i in range(0, len(texts), self.chunk):
-            counts += token_counts(texts[i:i + self.chunk], self.tokenizer)
+            counts += lengths(texts[i:i + self.chunk], self.tokenizer)
         for row, text, n in zip(rows, texts, counts):
             row["text"], row["tokens"] = text, n
             row["_toks"] = {"informal": tokens(row.get("informal")), "formal": tokens(row.get("formal"))}
         return rows, []
-
-
-def token_counts(texts: list[str], tokenizer: Any) -> list[int]:
-    """`curate.tokens.lengths`: through `curate.pipeline.tokencount` for a byte-level BPE tokenizer (the same
-    counts), else the tokenizer's own batch call."""
-    from curate import tokens
-    from curate.pipeline.tokencount import counter
-
-    fast = counter(tokenizer)
-    return fast.counts(texts) if fast is not None else tokens.lengths(texts, tokenizer)
 
 
 def render_tokens(row: Row) -> list[str]:

@@ -213,22 +213,25 @@ _COUNTERS: dict[int, tuple[Any, PieceCounter | None]] = {}
 def counter(tokenizer: Any) -> PieceCounter | None:
     """A PieceCounter for `tokenizer` (a transformers fast tokenizer), or None if it is not a plain byte-level
     BPE (normaliser none, ByteLevel pre-tokenizer with its regex and no prefix space, BPE without dropout)
-    or has truncation or padding set. One per tokenizer object, kept for the process (its piece cache)."""
+    or has truncation or padding set now (an earlier padded or truncated call leaves them set on the backend;
+    the tokenizer's own call, which sets them as it needs, then counts). One per tokenizer object, kept for
+    the process (its caches)."""
     hit = _COUNTERS.get(id(tokenizer))
     if hit is not None and hit[0] is tokenizer:
-        return hit[1]
-    made = _make(tokenizer)
-    if len(_COUNTERS) > 8:
-        _COUNTERS.clear()
-    _COUNTERS[id(tokenizer)] = (tokenizer, made)
+        made = hit[1]
+    else:
+        made = _make(tokenizer)
+        if len(_COUNTERS) > 8:
+            _COUNTERS.clear()
+        _COUNTERS[id(tokenizer)] = (tokenizer, made)
+    if made is None or made.backend.truncation is not None or made.backend.padding is not None:
+        return None
     return made
 
 
 def _make(tokenizer: Any) -> PieceCounter | None:
     backend = getattr(tokenizer, "_tokenizer", None)
     if backend is None or not hasattr(backend, "encode_batch_fast") or not hasattr(backend, "model"):
-        return None
-    if backend.truncation is not None or backend.padding is not None:
         return None
     try:
         cfg = json.loads(backend.to_str())

@@ -7,7 +7,6 @@ import unicodedata
 import pytest
 
 from curate.pipeline import tokencount
-from curate.pipeline.steps import token_counts
 
 TRICKY = ["", " ", "  ", "\n\n", "a  b", "a \n b", "it's", "IT'S", "we're we've I'm you'll he'd", "'s'", "''s",
           "x\u00a0y", "x\u2003 y", "\u3000\u3000a", "é", "naïve café", "ℝ → ℕ", "∀ x ∈ S, f x = 0", "①②3", "٣٤",
@@ -30,9 +29,10 @@ def _check(tok) -> None:
     texts = TRICKY + _random_texts(0, 3000)
     c = tokencount.counter(tok)
     assert c is not None
-    assert c.counts(texts) == tokens.lengths(texts, tok)
-    assert c.counts(texts) == tokens.lengths(texts, tok)  # from the piece cache
-    assert token_counts(texts, tok) == tokens.lengths(texts, tok)
+    want = tokens.encoded_lengths(texts, tok)
+    assert c.counts(texts) == want
+    assert c.counts(texts) == want  # from the caches
+    assert tokens.lengths(texts, tok) == want
     assert c.split("\ud800") is None and c.split("<|endoftext|>") is None and c.split("\U0001FAE8") is None
 
 
@@ -53,7 +53,7 @@ def test_cached_parts_count_the_same_in_every_context(tiny_byte_bpe):
     texts = ["".join(rng.choice(parts) + rng.choice(seps) for _ in range(rng.randrange(1, 12))).rstrip(" ")
              for _ in range(3000)]
     c = tokencount.counter(tiny_byte_bpe)
-    want = tokens.lengths(texts, tiny_byte_bpe)
+    want = tokens.encoded_lengths(texts, tiny_byte_bpe)
     assert c.counts(texts) == want
     assert c.counts(texts[::-1]) == want[::-1]
     assert c._after and all(p and p[0] not in tokencount._WS and p[-1] not in tokencount._WS for p in c._after)
@@ -61,15 +61,23 @@ def test_cached_parts_count_the_same_in_every_context(tiny_byte_bpe):
 
 
 def test_other_tokenizers_are_encoded(tiny_byte_bpe):
+    """A tokenizer left with truncation (or padding) set by an earlier call is encoded while it is set, and
+    counted again once it is not; other kinds of tokenizer are always encoded."""
     from curate import tokens
 
+    text = ["a b c d e f g h i j k l"]
+    assert tokencount.counter(tiny_byte_bpe) is not None
     tiny_byte_bpe._tokenizer.enable_truncation(8)
     try:
-        assert tokencount._make(tiny_byte_bpe) is None
-        assert token_counts(["a b c d e f g h i j k l"], tiny_byte_bpe) == tokens.lengths(["a b c d e f g h i j k l"],
-                                                                                           tiny_byte_bpe)
+        assert tokencount.counter(tiny_byte_bpe) is None
+        assert tokens.lengths(text, tiny_byte_bpe) == tokens.encoded_lengths(text, tiny_byte_bpe) != [8]
     finally:
         tiny_byte_bpe._tokenizer.no_truncation()
+    tiny_byte_bpe.pad_token = "<|endoftext|>"
+    tiny_byte_bpe(["a", "a b c"], padding=True)  # transformers leaves padding set on the backend
+    assert tokencount.counter(tiny_byte_bpe) is None and tokens.lengths(text, tiny_byte_bpe)[0] > 8
+    tiny_byte_bpe._tokenizer.no_padding()
+    assert tokencount.counter(tiny_byte_bpe) is not None
     assert tokencount._make(object()) is None
 
 
