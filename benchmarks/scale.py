@@ -23,7 +23,10 @@ on an idle core here when the goal was set), and prints the mix's records per CP
 of it (the goal, 4,000 against ~8,000, is 0.5x). On a shared host whose speed drifts during a run, that
 multiple moves less than the raw rate.
 
-A configuration is engine:workers:shards (shards per source: shard_records = ceil(records / shards)).
+A configuration is engine:workers:shards (shards per source: shard_records = ceil(records / shards)); engine
+`local`, `ray` (the mix starts a local Ray, as `curate mix --engine ray` does) or `ray-cluster` (a local Ray cluster
+is started with `ray start --head` before the mix, which connects with `--ray-address auto`, and stopped after:
+the time a mix takes on a running cluster; the cluster's processes are counted in CPU and memory).
 Needs the shared data (CURATE_DATA_HOME) and the pulled probe (its tokenizer counts tokens).
 """
 
@@ -151,7 +154,7 @@ def child(args) -> None:
     t0 = time.perf_counter()
     res = build_mix(MixConfig(ranking=ranking, budget=spec["budget"], strategy="top-k", k=2, out=Path(spec["out"]),
                               tokenizer=spec["probe"], engine=spec["engine"], workers=spec["workers"],
-                              shard_records=spec["shard_records"]))
+                              ray_address=spec.get("address"), shard_records=spec["shard_records"]))
     wall = time.perf_counter() - t0
     print(json.dumps({"wall_s": wall, "in": res.manifest["totals"]["in"], "out": res.manifest["totals"]["out"],
                       "removed": res.manifest["totals"]["removed"]}))
@@ -210,19 +213,79 @@ def _by_role(cpu: dict[int, float], names: dict[int, str]) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def _on_cluster(workers: int, run: Callable[[], dict]) -> dict:
+    """`run()` with a local Ray cluster of `workers` CPUs started before it (`ray start --head`) and stopped after:
+    the mix connects to it (`--ray-address auto`), so Ray's start-up is not in its time, as on a running cluster."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray, "stop", "--force"], capture_output=True)
+    subprocess.run([ray, "start", "--head", f"--num-cpus={workers}", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, capture_output=True)
+    try:
+        r = run()
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True)
+    r["config"] = r["config"].replace("ray", "ray-cluster", 1)
+    return r
+
+
+def _ray_worker(cmdline: str) -> bool:
+    """A Ray worker process: `default_worker.py` until it runs a task, then retitled `ray::IDLE`, `ray::Actor.f`..."""
+    return "default_worker.py" in cmdline or cmdline.startswith("ray::")
+
+
+def _cluster_processes() -> list:
+    """The running Ray cluster's processes (raylet, GCS, idle workers...): not children of the mix's driver."""
+    import psutil
+
+    out = []
+    for k in psutil.process_iter(["cmdline"]):
+        text = " ".join(k.info["cmdline"] or [])
+        if _ray_worker(text) or any(part in text for part in ("raylet", "gcs_server", "log_monitor", "monitor.py",
+                                                              "dashboard", "runtime_env")):
+            out.append(k)
+    return out
+
+
+def _alive(known: list, procs: list, look: bool) -> list:
+    """`known` cluster processes, less those already in `procs`; `look`: first add workers the raylet started since."""
+    import psutil
+
+    seen = {k.pid for k in procs}
+    if look:
+        pids = {k.pid for k in known} | seen
+        for k in psutil.process_iter(["cmdline"]):
+            if k.pid not in pids and _ray_worker(" ".join(k.info["cmdline"] or [])):
+                known.append(k)
+    return [k for k in known if k.pid not in seen]
+
+
 def output_sha(out: Path) -> dict:
     return {f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16]
             for f in ("data.jsonl", "removed.jsonl", "manifest.json")}
 
 
-def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int, counts: dict) -> dict:
+def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int, counts: dict,
+            given: dict | None = None) -> dict:
     import psutil
 
     engine, workers, shards = cfg.split(":")
     largest = max(counts.values())
+    cluster = engine == "ray-cluster"  # a Ray started before the mix (`ray start --head`), as on a cluster
     spec = {"cache": str(work / "cache"), "corpus": str(corpus), "out": str(work / f"out-{n}-{cfg.replace(':', '-')}"),
-            "probe": probe, "engine": engine, "workers": int(workers), "budget": budget,
-            "shard_records": math.ceil(largest / int(shards))}
+            "probe": probe, "engine": "ray" if cluster else engine, "workers": int(workers), "budget": budget,
+            "shard_records": math.ceil(largest / int(shards)), "address": "auto" if cluster else None}
+    if cluster:
+        return _on_cluster(int(workers), lambda: run_one(cfg.replace("ray-cluster", "ray"), n, corpus, work, probe,
+                                                         budget, counts, spec))
+    spec = given or spec
+    cluster_procs = _cluster_processes() if spec.get("address") else []  # their CPU and memory count too
+    cpu0 = {}  # what the cluster's processes had used before the mix
+    for k in cluster_procs:
+        try:
+            t = k.cpu_times()
+            cpu0[k.pid] = t.user + t.system
+        except psutil.Error:
+            pass
     peak = {"driver": 0, "tree": 0, "pss": 0}  # pss: proportional set size summed over the tree (every 0.5 s)
     cpu: dict[int, float] = {}  # pid -> user + system seconds, last seen (every process of the tree)
     names: dict[int, str] = {}  # pid -> what it is (driver, a Ray worker, raylet, ...), for the CPU split
@@ -249,7 +312,10 @@ def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int,
         peak["pss"] = max(peak["pss"], pss)
         tick[0] += 1
 
-    stdout = watch(spec, sample, 0.1, cfg)
+    stdout = watch(spec, lambda p, procs: sample(p, procs + _alive(cluster_procs, procs, tick[0] % 10 == 0)), 0.1, cfg)
+    for pid, s0 in cpu0.items():
+        if pid in cpu:
+            cpu[pid] -= s0
     result = json.loads(stdout.strip().splitlines()[-1])
     result["sha"] = output_sha(Path(spec["out"]))
     result.update(config=cfg, records=n, shard_records=spec["shard_records"], peak_rss_driver_mb=peak["driver"] / 2**20,
