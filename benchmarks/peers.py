@@ -143,7 +143,8 @@ def select_curate(method: str, rows: list[dict], ranking: dict, budget: int, see
                            text=lambda c: texts[c.index], target_texts=lambda: tgt,
                            prefilter=args.prefilter, prefilter_keep=args.prefilter_keep, diversity=args.diversity,
                            scorer=args.hybrid_scorer,
-                           scorer_options={"task2vec": {"device": args.device, "precision": args.task2vec_precision}})
+                           scorer_options={"task2vec": {"device": args.device, "precision": args.task2vec_precision},
+                                           "gzip": {"n_targets": args.gzip_targets}})
     sel = st.choose(method, pool, ctx)
     return {"indices": [c.index for c in sel.taken], "deferred": sel.deferred}
 
@@ -231,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prefilter-keep", type=int, default=1024)
     ap.add_argument("--prefilter", default="gzip", help="task2vec-pre: the cheap scorer (gzip | ngram)")
     ap.add_argument("--diversity", type=float, default=0.7)
+    ap.add_argument("--gzip-targets", type=int, default=64,
+                    help="gzip (and task2vec-pre's gzip pre-filter): target items each record is compared with")
     ap.add_argument("--hybrid-scorer", default="ngram")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--task2vec-precision", default="fp32", help="task2vec, task2vec-pre: the trunk's precision (fp32 | bf16)")
@@ -280,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         if m not in CURATE_METHODS + PEERS:
             sys.exit(f"unknown method {m}")
     settings = {"task2vec_precision": args.task2vec_precision, "prefilter": args.prefilter, "prefilter_keep": args.prefilter_keep, "diversity": args.diversity, "k": args.k,
-                "hybrid_scorer": args.hybrid_scorer, "zipfit_k": args.zipfit_k}
+                "hybrid_scorer": args.hybrid_scorer, "zipfit_k": args.zipfit_k,
+                "gzip_targets": args.gzip_targets}
     results = read_json(out / "results.json") or {}
     zip_cache: dict[str, list[int]] = {}
 
@@ -299,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                             or (k == "task2vec_precision" and method in ("task2vec", "task2vec-pre")
                                 and v != "fp32")
                             or (k in ("prefilter_keep", "diversity", "hybrid_scorer")
-                                and method in ("gzip", "task2vec", "task2vec-pre", "hybrid"))}}
+                                and method in ("gzip", "task2vec", "task2vec-pre", "hybrid"))
+                            or (k == "gzip_targets" and v != 64 and method in ("gzip", "task2vec-pre", "hybrid"))}}
         sel = read_json(sel_path)
         if not (sel and sel.get("key") == key):
             if args.report_only:
