@@ -144,7 +144,7 @@ def select_curate(method: str, rows: list[dict], ranking: dict, budget: int, see
                            prefilter=args.prefilter, prefilter_keep=args.prefilter_keep, diversity=args.diversity,
                            scorer=args.hybrid_scorer,
                            scorer_options={"task2vec": {"device": args.device, "precision": args.task2vec_precision},
-                                           "gzip": {"n_targets": args.gzip_targets}})
+                                           "gzip": {} if args.gzip_targets is None else {"n_targets": args.gzip_targets}})
     sel = st.choose(method, pool, ctx)
     return {"indices": [c.index for c in sel.taken], "deferred": sel.deferred}
 
@@ -232,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prefilter-keep", type=int, default=1024)
     ap.add_argument("--prefilter", default="gzip", help="task2vec-pre: the cheap scorer (gzip | ngram)")
     ap.add_argument("--diversity", type=float, default=0.7)
-    ap.add_argument("--gzip-targets", type=int, default=64,
-                    help="gzip (and task2vec-pre's gzip pre-filter): target items each record is compared with")
+    ap.add_argument("--gzip-targets", type=int, default=None,
+                    help="gzip (and task2vec-pre's gzip pre-filter): target items each record is compared with "
+                         "(default: GzipScoreConfig's)")
     ap.add_argument("--hybrid-scorer", default="ngram")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--task2vec-precision", default="fp32", help="task2vec, task2vec-pre: the trunk's precision (fp32 | bf16)")
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                                 and v != "fp32")
                             or (k in ("prefilter_keep", "diversity", "hybrid_scorer")
                                 and method in ("gzip", "task2vec", "task2vec-pre", "hybrid"))
-                            or (k == "gzip_targets" and v != 64 and method in ("gzip", "task2vec-pre", "hybrid"))}}
+                            or (k == "gzip_targets" and v is not None and method in ("gzip", "task2vec-pre", "hybrid"))}}
         sel = read_json(sel_path)
         if not (sel and sel.get("key") == key):
             if args.report_only:

@@ -33,6 +33,7 @@ Needs the shared data (CURATE_DATA_HOME) and the pulled probe (its tokenizer cou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -197,9 +198,9 @@ def _role(proc) -> str:
     except Exception:
         return "gone"
     text = " ".join(cmd[:3])
-    if "default_worker.py" in text or name.startswith("ray::"):
+    if _ray_worker(text) or name.startswith("ray::"):
         return "ray worker"
-    for part in ("raylet", "gcs_server", "dashboard", "log_monitor", "monitor.py", "runtime_env"):
+    for part in RAY_PROCESSES:
         if part in text or part in name:
             return part.removesuffix(".py")
     return name
@@ -213,19 +214,22 @@ def _by_role(cpu: dict[int, float], names: dict[int, str]) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def _on_cluster(workers: int, run: Callable[[], dict]) -> dict:
-    """`run()` with a local Ray cluster of `workers` CPUs started before it (`ray start --head`) and stopped after:
-    the mix connects to it (`--ray-address auto`), so Ray's start-up is not in its time, as on a running cluster."""
+@contextlib.contextmanager
+def ray_cluster(workers: int):
+    """A local Ray cluster of `workers` CPUs started (`ray start --head`) for the block and stopped after: the mix
+    connects to it (`--ray-address auto`), so Ray's start-up is not in its time, as on a running cluster."""
     ray = str(Path(sys.executable).with_name("ray"))
     subprocess.run([ray, "stop", "--force"], capture_output=True)
     subprocess.run([ray, "start", "--head", f"--num-cpus={workers}", "--include-dashboard=false",
                     "--disable-usage-stats"], check=True, capture_output=True)
     try:
-        r = run()
+        yield
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True)
-    r["config"] = r["config"].replace("ray", "ray-cluster", 1)
-    return r
+
+
+RAY_PROCESSES = ("raylet", "gcs_server", "dashboard", "log_monitor", "monitor.py", "runtime_env")
+"""Ray's own processes, by a part of their command line."""
 
 
 def _ray_worker(cmdline: str) -> bool:
@@ -240,8 +244,7 @@ def _cluster_processes() -> list:
     out = []
     for k in psutil.process_iter(["cmdline"]):
         text = " ".join(k.info["cmdline"] or [])
-        if _ray_worker(text) or any(part in text for part in ("raylet", "gcs_server", "log_monitor", "monitor.py",
-                                                              "dashboard", "runtime_env")):
+        if _ray_worker(text) or any(part in text for part in RAY_PROCESSES):
             out.append(k)
     return out
 
@@ -264,20 +267,21 @@ def output_sha(out: Path) -> dict:
             for f in ("data.jsonl", "removed.jsonl", "manifest.json")}
 
 
-def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int, counts: dict,
-            given: dict | None = None) -> dict:
-    import psutil
-
+def run_one(cfg: str, n: int, corpus: Path, work: Path, probe: str, budget: int, counts: dict) -> dict:
     engine, workers, shards = cfg.split(":")
     largest = max(counts.values())
     cluster = engine == "ray-cluster"  # a Ray started before the mix (`ray start --head`), as on a cluster
     spec = {"cache": str(work / "cache"), "corpus": str(corpus), "out": str(work / f"out-{n}-{cfg.replace(':', '-')}"),
             "probe": probe, "engine": "ray" if cluster else engine, "workers": int(workers), "budget": budget,
             "shard_records": math.ceil(largest / int(shards)), "address": "auto" if cluster else None}
-    if cluster:
-        return _on_cluster(int(workers), lambda: run_one(cfg.replace("ray-cluster", "ray"), n, corpus, work, probe,
-                                                         budget, counts, spec))
-    spec = given or spec
+    with ray_cluster(int(workers)) if cluster else contextlib.nullcontext():
+        return measure(cfg, n, spec)
+
+
+def measure(cfg: str, n: int, spec: dict) -> dict:
+    """One `--child` mix of `spec`, sampled: wall, CPU by process, peak memory, output hashes."""
+    import psutil
+
     cluster_procs = _cluster_processes() if spec.get("address") else []  # their CPU and memory count too
     cpu0 = {}  # what the cluster's processes had used before the mix
     for k in cluster_procs:
