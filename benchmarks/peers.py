@@ -36,7 +36,7 @@ POOL = ["minif2f-lean4", "minif2f-isabelle", "dsp-isabelle-proofs", "putnambench
         "forml4", "mathlib3-codex-informal", "gsm8k", "math", "humaneval", "gpteacher-codegen", "gpteacher-roleplay",
         "self-instruct-human"]
 RANKING = Path(__file__).parent / "results" / "rank_h100" / "rank-gpu.json"
-CURATE_METHODS = ("top-k", "proportional", "select", "random", "gzip", "task2vec", "task2vec-pre", "hybrid")
+CURATE_METHODS = ("top-k", "proportional", "select", "random", "gzip", "cover", "task2vec", "task2vec-pre", "hybrid")
 PEERS = ("dsir", "zip-fit")
 LOCK = "/tmp/curate-heavy.lock"
 
@@ -128,7 +128,8 @@ def fit_in_order(order: list[int], rows: list[dict], budget: int) -> list[int]:
     return [c.index for c in taken]
 
 
-def select_curate(method: str, rows: list[dict], ranking: dict, budget: int, seed: int, args, log) -> dict:
+def select_curate(method: str, rows: list[dict], ranking: dict, budget: int, seed: int, args, log,
+                  reuse: bool = True) -> dict:
     from curate.mix import strategies as st
 
     ranked_all = [r["source"] for r in ranking["results"]]
@@ -145,8 +146,32 @@ def select_curate(method: str, rows: list[dict], ranking: dict, budget: int, see
                            scorer=args.hybrid_scorer,
                            scorer_options={"task2vec": {"device": args.device, "precision": args.task2vec_precision},
                                            "gzip": {} if args.gzip_targets is None else {"n_targets": args.gzip_targets}})
+    if method == "cover" and reuse:  # its distances depend on neither the seed nor the budget: computed once a run
+        ctx.scorers["cover"] = _memo_cover
     sel = st.choose(method, pool, ctx)
     return {"indices": [c.index for c in sel.taken], "deferred": sel.deferred}
+
+
+class _MemoCover:
+    """`cover`'s scorer, keeping its last distance matrix for the same texts and targets (a peers run makes
+    the same pool's selection for several seeds and budgets; the selection times of the reuses are ~0 s,
+    so selection time is measured with --time-selection, which builds a fresh scorer)."""
+
+    def __init__(self):
+        self.key, self.dist = None, None
+
+    def rank(self, texts, target_texts):
+        from curate import select
+
+        texts, target_texts = list(texts), list(target_texts)
+        key = hash((tuple(texts), tuple(target_texts)))
+        scorer = select.CoverageScorer()
+        if key != self.key:
+            self.key, self.dist = key, scorer._distances(texts, target_texts)
+        return scorer.rank_distances(self.dist)
+
+
+_memo_cover = _MemoCover()
 
 
 def select_dsir(rows: list[dict], pool_file: Path, target_file: Path, work: Path, budget: int, seed: int,
@@ -227,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", default="proofnet")
     ap.add_argument("--budgets", default="8192,32768")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--methods", default=",".join(("random", "top-k", "select", "gzip", "task2vec-pre", "hybrid") + PEERS))
+    ap.add_argument("--methods", default=",".join(("random", "top-k", "select", "gzip", "cover", "task2vec-pre", "hybrid") + PEERS))
     ap.add_argument("--k", type=int, default=1, help="top-k: sources")
     ap.add_argument("--prefilter-keep", type=int, default=1024)
     ap.add_argument("--prefilter", default="gzip", help="task2vec-pre: the cheap scorer (gzip | ngram)")
@@ -291,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
 
     grid = [(b, s, m) for b in budgets for s in seeds for m in methods]
     sels: dict[str, dict] = {}
-    slow = ("dsir", "zip-fit", "task2vec", "task2vec-pre")
+    slow = ("dsir", "zip-fit", "cover", "task2vec", "task2vec-pre")
 
     def ensure(budget: int, seed: int, method: str) -> None:
         """Make (or reuse) one selection (the caller holds the heavy lock for the slow ones)."""
@@ -304,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                             or (k == "task2vec_precision" and method in ("task2vec", "task2vec-pre")
                                 and v != "fp32")
                             or (k in ("prefilter_keep", "diversity", "hybrid_scorer")
-                                and method in ("gzip", "task2vec", "task2vec-pre", "hybrid"))
+                                and method in ("gzip", "cover", "task2vec", "task2vec-pre", "hybrid"))
                             or (k == "gzip_targets" and v is not None and method in ("gzip", "task2vec-pre", "hybrid"))}}
         sel = read_json(sel_path)
         if not (sel and sel.get("key") == key):
@@ -356,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                     order = zipfit_order(rows, pool_file, target_file, work, args.zipfit_k, log)
                     idx = fit_in_order(order, rows, budget)
                 else:
-                    idx = select_curate(method, rows, ranking, budget, seed, args, log)["indices"]
+                    idx = select_curate(method, rows, ranking, budget, seed, args, log, reuse=False)["indices"]
                 seconds = time.time() - t
                 shutil.rmtree(work, ignore_errors=True)
                 timing.append({"method": method, "budget": budget, "seed": seed, "seconds": round(seconds, 2),

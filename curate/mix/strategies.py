@@ -18,8 +18,9 @@ than the smallest record left unused.
 Example-level strategies (records scored against the target by a `curate.select` RecordScorer, over
 the pooled records of all sources or the k best; best score first, near copies of records already
 taken deferred, `SelectContext.diversity`):
-- gzip (the `curate mix` default, picked by benchmarks/peers.py): 1 − mean NCD of the record to target
-  items (ZIP-FIT-like).
+- gzip: 1 − mean NCD of the record to target items (ZIP-FIT-like).
+- cover: coverage of the target's items: round after round, each target item takes its nearest record by
+  NCD that no item has taken yet (`curate.select.coverage`).
 - task2vec: the record's own exact head-Fisher embedding vs the target's batch embeddings (the
   ranking's distance). About one probe forward pass per record: 0.9 s a record on the 2-core CPU
   under load ~6 (benchmarks/RESULTS.md), so hours over the ~28k-record shared pool; use a GPU or:
@@ -41,8 +42,8 @@ import numpy as np
 
 from curate.errors import CurateError
 
-STRATEGIES = ("top-k", "proportional", "select", "random", "gzip", "task2vec", "task2vec-pre", "hybrid")
-RECORD_STRATEGIES = ("select", "gzip", "task2vec", "task2vec-pre", "hybrid")
+STRATEGIES = ("top-k", "proportional", "select", "random", "gzip", "cover", "task2vec", "task2vec-pre", "hybrid")
+RECORD_STRATEGIES = ("select", "gzip", "cover", "task2vec", "task2vec-pre", "hybrid")
 DEFAULT_K = 3
 OVER_BUDGET, OVER_CAP = "over_budget", "over_cap"
 
@@ -290,14 +291,14 @@ class SelectContext:
     target_texts: Callable[[], list[str]] | None = None
     """The target's rendered texts, loaded on first call (needed by record-scoring strategies)."""
     scorer: str = "ngram"
-    """hybrid: the record scorer that orders records within a source (ngram | gzip | task2vec | task2vec-pre)."""
+    """hybrid: the record scorer that orders records within a source (ngram | gzip | cover | task2vec | task2vec-pre)."""
     prefilter: str = "gzip"
     """task2vec-pre: the cheap scorer run over every record first (gzip | ngram); gzip, the best single
     record scorer measured (benchmarks/RESULTS.md, peers)."""
     prefilter_keep: int = 1024
     """task2vec-pre: records the pre-filter passes on to Task2Vec."""
     diversity: float = 0.7
-    """gzip, task2vec, task2vec-pre, hybrid: a record whose hashed n-gram cosine similarity to a record
+    """gzip, cover, task2vec, task2vec-pre, hybrid: a record whose hashed n-gram cosine similarity to a record
     already taken reaches this is deferred behind all others (1.0 = off; `select` never defers)."""
     scorer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Config fields per record scorer name (e.g. {"task2vec": {"device": "cuda"}})."""
@@ -339,7 +340,7 @@ def record_scorer(name: str, ctx: SelectContext):
     opts = dict(ctx.scorer_options.get(name, {}))
     if name == "ngram":
         opts.setdefault("n_buckets", ctx.n_buckets)
-    if name in ("gzip", "task2vec"):
+    if name in ("gzip", "cover", "task2vec"):
         opts.setdefault("seed", ctx.seed)
     return select.make_scorer(name, **opts)
 

@@ -2,6 +2,7 @@
 
 - `ngram`: hashed n-gram importance (DSIR-style), `curate.select.ngram`;
 - `gzip`: 1 − mean NCD to target items (ZIP-FIT-like), `curate.select.gzip`;
+- `cover`: round-robin coverage of the target's items, each taking its nearest record by NCD, `curate.select.coverage`;
 - `task2vec`: the record's exact head-Fisher embedding vs the target's batch embeddings, `curate.select.task2vec`;
 - `PrefilterScorer`: a cheap scorer over all records, an expensive one over the best few thousand;
 - `diverse_order`: defer near copies of records already taken;
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from curate.select.base import RecordScorer, best_first
+from curate.select.coverage import CoverageScorer, CoverScoreConfig, round_robin
 from curate.select.diversity import diverse_order
 from curate.select.gzip import GzipScoreConfig, GzipScorer
 from curate.select.ngram import NgramScoreConfig, NgramScorer, importance_scores
@@ -20,6 +22,7 @@ from curate.select.prefilter import PrefilterScorer
 from curate.select.task2vec import Task2VecScoreConfig, Task2VecScorer
 
 SCORERS = {"ngram": (NgramScorer, NgramScoreConfig), "gzip": (GzipScorer, GzipScoreConfig),
+           "cover": (CoverageScorer, CoverScoreConfig),
            "task2vec": (Task2VecScorer, Task2VecScoreConfig)}
 
 
@@ -39,6 +42,7 @@ def make_scorer(name: str, **options: Any) -> RecordScorer:
     return cls(cfg(**options))
 
 
-__all__ = ["RecordScorer", "best_first", "diverse_order", "GzipScorer", "GzipScoreConfig", "NgramScorer",
+__all__ = ["RecordScorer", "best_first", "diverse_order", "GzipScorer", "GzipScoreConfig", "CoverageScorer",
+           "CoverScoreConfig", "round_robin", "NgramScorer",
            "NgramScoreConfig", "importance_scores", "PrefilterScorer", "Task2VecScorer", "Task2VecScoreConfig",
            "SCORERS", "make_scorer"]

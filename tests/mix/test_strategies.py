@@ -116,7 +116,7 @@ def sources(isolated_cache):
     return isolated_cache
 
 
-@pytest.mark.parametrize("strategy", ["select", "gzip", "hybrid"])
+@pytest.mark.parametrize("strategy", ["select", "gzip", "cover", "hybrid"])
 def test_build_mix_is_byte_identical_per_seed_and_writes_scores(sources, tmp_path, strategy):
     import pyarrow.parquet as pq
 
@@ -137,7 +137,7 @@ def test_build_mix_is_byte_identical_per_seed_and_writes_scores(sources, tmp_pat
     assert "scores.parquet" in m["files"]
 
 
-@pytest.mark.parametrize("strategy", ["gzip", "hybrid"])
+@pytest.mark.parametrize("strategy", ["gzip", "cover", "hybrid"])
 def test_cli_accepts_the_new_strategy_names(sources, tmp_path, strategy):
     from curate.cli import main
 

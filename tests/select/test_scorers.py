@@ -28,6 +28,7 @@ def t2v_scorer(arch: str, **kw) -> select.Task2VecScorer:
 SCORERS = {
     "ngram": lambda: select.NgramScorer(),
     "gzip": lambda: select.GzipScorer(),
+    "cover": lambda: select.CoverageScorer(),
     "task2vec-llama": lambda: t2v_scorer("llama"),
     "task2vec-gpt2": lambda: t2v_scorer("gpt2"),
     "task2vec-pre": lambda: select.PrefilterScorer(select.NgramScorer(), t2v_scorer("llama"), keep=3),
@@ -122,9 +123,45 @@ def test_gzip_scores_do_not_depend_on_workers(workers):
     np.testing.assert_array_equal(select.GzipScorer(cfg).score(texts, TARGET_TEXTS), ref)
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_gzip_distances_do_not_depend_on_workers(workers):
+    texts = (UNRELATED + TARGET_TEXTS + [""]) * 3
+    ref = select.GzipScorer(select.GzipScoreConfig(workers=1)).distances(texts, TARGET_TEXTS, n_targets=0)
+    assert ref.shape == (len(texts), len(TARGET_TEXTS)) and np.isnan(ref[len(UNRELATED) + len(TARGET_TEXTS)]).all()
+    cfg = select.GzipScoreConfig(workers=workers, min_per_worker=1)
+    np.testing.assert_array_equal(select.GzipScorer(cfg).distances(texts, TARGET_TEXTS, n_targets=0), ref)
+
+
+def test_gzip_distances_average_to_the_gzip_score():
+    texts = UNRELATED + TARGET_TEXTS
+    dist = select.GzipScorer().distances(texts, TARGET_TEXTS)
+    np.testing.assert_allclose(1 - dist.astype(np.float64).mean(axis=1), select.GzipScorer().score(texts, TARGET_TEXTS),
+                               atol=1e-6)
+
+
+def test_round_robin_gives_each_item_its_nearest_untaken_record_in_turn():
+    # rows: records 0-4; columns: target items 0-2
+    dist = np.array([[0.10, 0.50, 0.90],
+                     [0.20, 0.40, 0.30],
+                     [0.90, 0.05, 0.80],
+                     [0.70, 0.60, 0.35],
+                     [0.95, 0.95, 0.95]], dtype=np.float32)
+    # items by nearest distance: 1 (0.05), 0 (0.10), 2 (0.30). Round 1: item 1 -> 2, item 0 -> 0, item 2 -> 1;
+    # round 2: item 1 -> 1 taken, 0 taken, 3 (0.60)... nearest untaken of item 1 is 3; item 0 -> 4; item 2 -> none left
+    assert select.round_robin(dist) == [2, 0, 1, 3, 4]
+    # one record per item, then the rest by the distance to their own nearest item (3: 0.35, 4: 0.95)
+    assert select.round_robin(dist, per_item=1) == [2, 0, 1, 3, 4]
+    assert select.round_robin(dist[[4, 3, 2, 1, 0]], per_item=1) == [2, 4, 3, 1, 0]
+
+
+def test_round_robin_puts_unscored_records_last():
+    dist = np.array([[np.nan, np.nan], [0.5, 0.2], [0.1, 0.9]], dtype=np.float32)
+    assert select.round_robin(dist) == [2, 1, 0]
+
+
 def test_empty_records_are_scored_nan_and_ranked_last():
     texts = ["", UNRELATED[0], TARGET_TEXTS[0]]
-    for name in ("ngram", "gzip", "task2vec-llama"):
+    for name in ("ngram", "gzip", "cover", "task2vec-llama"):
         order, scores = SCORERS[name]().rank(texts, TARGET_TEXTS)
         assert np.isnan(list(scores.values())[0][0]) and order[-1] == 0, name
 
