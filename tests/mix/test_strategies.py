@@ -132,7 +132,7 @@ def test_build_mix_is_byte_identical_per_seed_and_writes_scores(sources, tmp_pat
     m = json.loads((outs[0] / "manifest.json").read_text())
     assert len(table) == sum(s["in"] - s["removed"]["contamination"] - s["removed"]["exact_duplicate"]
                              - s["removed"]["near_duplicate"] for s in m["sources"].values())
-    scorer = "ngram" if strategy in ("select", "hybrid") else "gzip"
+    scorer = {"select": "ngram", "hybrid": "ngram", "cover": "cover"}.get(strategy, "gzip")
     assert all(r[scorer] is not None for r in table)
     assert "scores.parquet" in m["files"]
 
