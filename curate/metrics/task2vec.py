@@ -359,6 +359,7 @@ class Task2VecMetric(AlignmentMetric):
         if c.threads is not None and c.threads < 1:
             raise CurateError(f"task2vec threads must be at least 1, got {c.threads}")
         self._model = None
+        self._warm: probe.Warm | None = None
         self._device = None
         if c.device != "auto":  # checked now; 'auto' is resolved on first use (no torch import before)
             self._device = probe.resolve_device(c.device, "task2vec")
@@ -379,13 +380,23 @@ class Task2VecMetric(AlignmentMetric):
             self._device = probe.resolve_device(self.config.device, "task2vec")
         return self._device
 
+    def warm_up(self) -> None:
+        """Start loading the probe onto its device in the background (`probe.Warm`), so that the
+        imports, the weights and the device's start-up overlap the data work; `model()` waits for it."""
+        if self._model is None and self._warm is None:
+            self._warm = probe.Warm(self.config.probe, self.config.device, "task2vec")
+
     def model(self):
-        """The probe, loaded once per metric instance on first use."""
+        """The probe, loaded once per metric instance on first use (or by `warm_up`)."""
         if self._model is None:
-            if self.device.type == "cpu":
+            self.warm_up()
+            assert self._warm is not None
+            model, device = self._warm.get()
+            if self._device is None:
+                self._device = device
+            if self._device.type == "cpu":  # here: torch's thread count is the calling thread's
                 probe.set_threads(self.config.threads)
-            self._model, _ = probe.load(self.config.probe)
-            self._model.to(self.device).eval()
+            self._model = model
         return self._model
 
     def embedding_key(self) -> dict[str, Any]:
