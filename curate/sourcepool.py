@@ -22,6 +22,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import types
 from typing import Any, Callable, Sequence
 
@@ -83,16 +84,19 @@ def _in_workers(names: list[str], tokenizer_model: str | None, jobs: list[Record
     ctx.set_forkserver_preload(list(PRELOAD))
     state = (dict(os.environ), {"cache_dir": settings.cache_dir(), "data_home": settings.data_home()},
              load._MAX_RECORDS.get("n"))
-    with _main_hidden():  # the forkserver and the workers start here
-        pool = ctx.Pool(n, initializer=_start_worker, initargs=state)
+    pool = None
     try:
+        with _main_hidden(), _interrupts_held():  # the forkserver and the workers start here
+            pool = ctx.Pool(n, initializer=_start_worker, initargs=state)
         yield from pool.imap_unordered(_facts_job, [(name, tokenizer_model, jobs) for name in names])
         pool.close()
     except BaseException:
-        pool.terminate()
+        if pool is not None:
+            pool.terminate()
         raise
     finally:
-        pool.join()
+        if pool is not None:
+            pool.join()
 
 
 @contextlib.contextmanager
@@ -105,6 +109,26 @@ def _main_hidden():
     finally:
         if main is not None:
             sys.modules["__main__"] = main
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """SIGINT and SIGTERM held back while the workers start (stopped half-way, a worker is left unpickling
+    a pool that is gone: a traceback after the run): the first one caught is raised again on the way out,
+    once the pool exists, which the caller then terminates. The start takes the forkserver's imports at most."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    old = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum)) for sig in held}
+    try:
+        yield
+    finally:
+        for sig in held:
+            signal.signal(sig, old[sig])
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def _start_worker(environ: dict[str, str], paths: dict[str, Any], max_records: int | None) -> None:

@@ -118,3 +118,15 @@ def test_an_interrupt_terminates_the_workers(world, isolated_cache):
     with pytest.raises(KeyboardInterrupt):
         sourcepool.gather(NAMES, world.probe, [], max_workers=2, on_done=stop)
     assert multiprocessing.active_children() == []  # terminated and joined, none left behind
+
+
+def test_an_interrupt_while_the_workers_start_arrives_once_they_have_started():
+    import signal
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with sourcepool._interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            reached.append("after the signal")  # held: the block runs on
+    assert reached == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
