@@ -2,10 +2,10 @@
 
 Each worker reads one source (`artefacts.facts`: records, fingerprint, token count) and then runs the
 metrics' records jobs on the rows it holds — Task2Vec's writes the token ids of the batches it will
-embed to the cache (`Task2VecMetric.records_job`) — so the main process needs neither the records nor
-a tokenizer afterwards. Without jobs (a metric that reads records itself), on one core, or with one
-source to read, the facts are computed here, in order, as before (`artefacts.facts`), and the rows
-stay held for the metrics.
+embed to the cache (`Task2VecMetric.records_job`) — so the main process holds no records and tokenizes
+nothing afterwards. Without jobs (a metric that reads records itself), with one worker (`workers`), one
+source to read, or no forkserver (Windows), the facts are computed here, in order, as before
+(`artefacts.facts`), and the rows stay held for the metrics.
 
 Workers are forked from a forkserver that has imported the tokenizer's stack once (transformers, and
 torch with it), so a worker starts in milliseconds instead of importing it again; forkserver rather
@@ -65,7 +65,7 @@ def gather(names: Sequence[str], tokenizer_model: str | None, jobs: Sequence[Rec
     if todo and on_cold is not None:
         on_cold()
     n = min(len(todo), workers(max_workers))
-    if jobs is None or n < 2:
+    if jobs is None or n < 2 or not _forkserver():
         for name in todo:
             out[name] = artefacts.facts(name, tokenizer_model)
             done(name)
@@ -97,6 +97,13 @@ def _in_workers(names: list[str], tokenizer_model: str | None, jobs: list[Record
     finally:
         if pool is not None:
             pool.join()
+
+
+def _forkserver() -> bool:
+    """Whether this platform has the forkserver start method (POSIX; not Windows)."""
+    import multiprocessing
+
+    return "forkserver" in multiprocessing.get_all_start_methods()
 
 
 @contextlib.contextmanager
