@@ -8,8 +8,10 @@ needs neither the `datasets` library nor a tokenizer. Hub sources (no files to s
 
 `LazySource` stands in for a source's `datasets.Dataset`: its length and fingerprint come from the
 facts, and the records are loaded only if something reads them (a metric whose result is cached
-never does). A source of more than HOLD_RECORDS records is never loaded: it is a `StreamedSource`,
-whose drawn rows come from a streamed pass that keeps only them.
+never does). The rows read for the facts are kept as a `HeldSource` (a list: no `datasets` import,
+each record rendered once for both the fingerprint and the token count). A source of more than
+HOLD_RECORDS records is never loaded: it is a `StreamedSource`, whose drawn rows come from a
+streamed pass that keeps only them.
 """
 
 from __future__ import annotations
@@ -81,14 +83,15 @@ def count_tokens(texts: list[str], tokenizer) -> int:
     return sum(tokens.lengths(texts, tokenizer))
 
 
-def _token_total(ds, tokenizer, seed: int = 0) -> tuple[int, bool]:
-    n = len(ds)
+def _token_total(texts: list[str], tokenizer, seed: int = 0) -> tuple[int, bool]:
+    """Tokens of a held source's rendered `texts`: exact, or estimated from a seeded sample when huge."""
+    n = len(texts)
     if n <= SAMPLE_ABOVE:
-        return count_tokens(load.texts(ds), tokenizer), False
+        return count_tokens(texts, tokenizer), False
     import numpy as np
 
     idx = np.sort(np.random.default_rng([seed, n]).choice(n, size=TOKEN_SAMPLE, replace=False))
-    sampled = count_tokens(load.texts(ds.select(idx.tolist())), tokenizer)
+    sampled = count_tokens([texts[i] for i in idx.tolist()], tokenizer)
     return round(sampled * n / TOKEN_SAMPLE), True
 
 
@@ -99,8 +102,10 @@ class Scan:
     fingerprint: str
     records: int
     report: Any
-    dataset: Any = None
-    """The records as a `datasets.Dataset` when there are at most HOLD_RECORDS of them, else None."""
+    held: "HeldSource | None" = None
+    """The record rows when there are at most HOLD_RECORDS of them, else None."""
+    texts: list[str] | None = None
+    """Held sources: each record's rendered text (rendered once, for the fingerprint and the tokens)."""
     tokens: int | None = None
     """Streamed sources: tokens of every record (exact up to SAMPLE_ABOVE records) or the estimate."""
     tokens_estimated: bool = False
@@ -156,7 +161,7 @@ class _Stream:
 
 def scan(name: str, tokenizer=None, seed: int = 0) -> Scan:
     """Read catalog source `name` once as a stream. Up to HOLD_RECORDS records are held and returned
-    as a Dataset (its tokens are then counted by the caller, exactly as for a loaded source); past
+    with their rendered texts (their tokens are then counted by the caller); past
     that the held rows are dropped and the pass keeps only a running fingerprint (equal to
     `load.fingerprint`), the token count (exact up to SAMPLE_ABOVE records, in batched tokenizer
     calls) and a reservoir of TOKEN_SAMPLE texts for a larger source's labelled estimate. Memory is
@@ -175,13 +180,14 @@ def scan(name: str, tokenizer=None, seed: int = 0) -> Scan:
                 stream.add(old)
             held = None
     if held is not None:
-        import datasets
+        from curate.records import render
 
-        from curate.records import COLUMNS
-
-        features = datasets.Features({c: datasets.Value("string") for c in COLUMNS})
-        ds = datasets.Dataset.from_list(held, features=features)
-        return Scan(fingerprint=load.fingerprint(ds), records=len(ds), report=report, dataset=ds)
+        texts = [render(row) for row in held]
+        digest = hashlib.sha256()
+        for row, text in zip(held, texts):
+            load.fingerprint_add(digest, row["id"], text)
+        return Scan(fingerprint=digest.hexdigest()[:16], records=len(held), report=report, held=HeldSource(held),
+                    texts=texts)
     tokens_, estimated = stream.tokens()
     return Scan(fingerprint=stream.digest.hexdigest()[:16], records=stream.n, report=report, tokens=tokens_,
                 tokens_estimated=estimated)
@@ -191,19 +197,12 @@ def facts(name: str, tokenizer_model: str | None = probe.DEFAULT_PROBE, use_cach
     """The facts of catalog source `name` (tokens with `tokenizer_model`'s tokenizer; None = no tokens).
     Read from the cache when its files are unchanged; else the source is read once (`scan`: held
     when small, streamed when it has more than HOLD_RECORDS records)."""
+    hit = cached_facts(name, tokenizer_model) if use_cache else None
+    if hit is not None:
+        return hit
     key = files_key(name)
     cache = Cache("sources", enabled=use_cache)
     base_key = {"v": 1, **key} if key is not None else None
-    if base_key is not None:
-        hit = cache.get(base_key)
-        if hit is not None:
-            out = SourceFacts(name=name, **hit)
-            if tokenizer_model is None:
-                return out
-            tok_hit = cache.get({**base_key, "tokenizer": probe.model_id(tokenizer_model)})
-            if tok_hit is not None:
-                out.tokens, out.tokens_estimated = tok_hit["tokens"], tok_hit["estimated"]
-                return out
     tok = None
     if tokenizer_model is not None:
         from curate import tokens
@@ -212,13 +211,13 @@ def facts(name: str, tokenizer_model: str | None = probe.DEFAULT_PROBE, use_cach
     found = scan(name, tok)  # not memoised: the files changed (or were never read)
     out = SourceFacts(name=name, fingerprint=found.fingerprint, records=found.records,
                       skipped=dict(found.report.skipped))
-    if found.dataset is not None:
-        _LOADED[(name, out.fingerprint)] = found.dataset
+    if found.held is not None:
+        _LOADED[(name, out.fingerprint)] = found.held
     if base_key is not None:
         cache.put(base_key, {"fingerprint": out.fingerprint, "records": out.records, "skipped": out.skipped})
     if tok is not None:
-        if found.dataset is not None:
-            out.tokens, out.tokens_estimated = _token_total(found.dataset, tok)
+        if found.texts is not None:
+            out.tokens, out.tokens_estimated = _token_total(found.texts, tok)
         else:
             out.tokens, out.tokens_estimated = found.tokens, found.tokens_estimated
         if base_key is not None:
@@ -227,8 +226,49 @@ def facts(name: str, tokenizer_model: str | None = probe.DEFAULT_PROBE, use_cach
     return out
 
 
+def cached_facts(name: str, tokenizer_model: str | None = probe.DEFAULT_PROBE) -> SourceFacts | None:
+    """The cached facts of `name` (with its tokens under `tokenizer_model`, unless None) when its files
+    are unchanged; None when they must be computed (`facts`). Reads one or two small files."""
+    key = files_key(name)
+    if key is None:
+        return None
+    cache = Cache("sources")
+    base_key = {"v": 1, **key}
+    hit = cache.get(base_key)
+    if hit is None:
+        return None
+    out = SourceFacts(name=name, **hit)
+    if tokenizer_model is None:
+        return out
+    tok_hit = cache.get({**base_key, "tokenizer": probe.model_id(tokenizer_model)})
+    if tok_hit is None:
+        return None
+    out.tokens, out.tokens_estimated = tok_hit["tokens"], tok_hit["estimated"]
+    return out
+
+
 _LOADED: dict[tuple[str, str], Any] = {}
-"""Datasets this process loaded to compute facts, by (name, fingerprint): loaded once per run."""
+"""Sources this process read to compute facts (`HeldSource`s), by (name, fingerprint): read once per run."""
+
+
+class HeldSource:
+    """A source's record rows held in a list: what a metric reads of a `datasets.Dataset` (`len`,
+    iteration, `select(indices)` -> the rows at those indices, in the order asked), without building one."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, item):
+        return self.rows[item]
+
+    def select(self, indices) -> list[dict]:
+        return [self.rows[int(i)] for i in indices]
 
 
 class LazySource:
@@ -324,5 +364,5 @@ def fingerprint_of(dataset) -> str:
     return getattr(dataset, "curate_fingerprint", None) or load.fingerprint(dataset)
 
 
-__all__ = ["SourceFacts", "facts", "scan", "Scan", "files_key", "count_tokens", "LazySource", "StreamedSource",
-           "fingerprint_of"]
+__all__ = ["SourceFacts", "facts", "cached_facts", "scan", "Scan", "files_key", "count_tokens", "LazySource",
+           "HeldSource", "StreamedSource", "fingerprint_of"]

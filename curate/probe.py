@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,13 +142,32 @@ def _in_hub_cache(repo_id: str) -> bool:
         return False
 
 
+_HF_IMPORTS = threading.Lock()
+
+
+def auto_tokenizer():
+    """transformers' AutoTokenizer, imported under `_HF_IMPORTS`: the probe may be loading in another
+    thread (`Warm`), and transformers' lazy modules are not safe to import from two threads at once."""
+    with _HF_IMPORTS:
+        from transformers import AutoTokenizer
+    return AutoTokenizer
+
+
+def auto_model():
+    """transformers' AutoModelForCausalLM, imported under `_HF_IMPORTS` (as `auto_tokenizer`)."""
+    with _HF_IMPORTS:
+        import torch  # noqa: F401  (first, under the lock too)
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per load would clutter every command
+    return AutoModelForCausalLM
+
+
 def load(model: str = DEFAULT_PROBE, dtype: str = "float32"):
     """(model, tokenizer) in eval mode. The tokenizer always has a pad token (eos if none)."""
+    AutoModelForCausalLM, AutoTokenizer = auto_model(), auto_tokenizer()
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar per load would clutter every command
     where = resolve(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(where)
@@ -158,6 +178,44 @@ def load(model: str = DEFAULT_PROBE, dtype: str = "float32"):
         tokenizer.pad_token = tokenizer.eos_token
     lm.eval()
     return lm, tokenizer
+
+
+class Warm:
+    """The probe loaded (`load`) and moved to its device in a background thread, started at once, so the
+    imports (torch, transformers), the weights and the device's start-up (CUDA) overlap whatever this
+    thread does meanwhile. `get()` waits for it and raises what the loading raised. On a GPU one tiny
+    forward pass runs there too (the first one pays for loading kernels); its output is discarded."""
+
+    def __init__(self, model: str, device: str = "auto", who: str = "model"):
+        self._result: tuple | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(model, device, who), name="curate-probe-load",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, model: str, device: str, who: str) -> None:
+        try:
+            auto_model()  # torch first: resolve_device imports it
+            dev = resolve_device(device, who)
+            lm, _ = load(model)
+            lm.to(dev).eval()
+            if dev.type == "cuda":
+                import torch
+
+                with torch.no_grad():
+                    lm(input_ids=torch.zeros((1, 8), dtype=torch.long, device=dev))
+                torch.cuda.synchronize(dev)
+            self._result = (lm, dev)
+        except BaseException as exc:  # handed to get(), in the thread that needs the model
+            self._error = exc
+
+    def get(self) -> tuple:
+        """(model in eval mode on its device, the device)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
 
 def resolve_device(device: str, who: str = "model"):
@@ -201,6 +259,12 @@ def pick_threads(requested: int | None = None, own: float = 1.0) -> int:
         if requested < 1:
             raise CurateError(f"threads must be at least 1, got {requested}")
         return requested
+    return free_cores(own)
+
+
+def free_cores(own: float = 1.0) -> int:
+    """Cores that other processes leave free by the 1-minute load average, counting `own` of that load
+    as this process's (see `pick_threads`); at least 1."""
     cores = available_cores()
     try:
         others = max(0.0, os.getloadavg()[0] - own)

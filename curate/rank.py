@@ -8,7 +8,7 @@ import platform
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from curate import __version__, artefacts, catalog, load, metrics, probe, progress
+from curate import __version__, artefacts, catalog, load, metrics, probe, progress, sourcepool
 from curate.errors import CurateError
 from curate.stats import spearman
 from curate.types import MetricScore, RankRow, Ranking
@@ -149,11 +149,18 @@ def rank(config: RankConfig, metric_options: dict[str, Any] | None = None,
 def _rank(config, names, excluded, metric_objs, adaptive, step, on_row, state) -> Ranking:
     rows: dict[str, RankRow] = state["rows"]
     notes: list[str] = state["notes"]
+    t2v = metric_objs.get("task2vec")
+    k_max = t2v.config.batches if t2v is not None else None
+    k_start = min(config.start_batches, k_max) if adaptive else None
     with progress.task("rank: reading sources", total=len(names) + 1, unit="sources") as t:
-        facts = {}
-        for n in [config.target, *names]:
-            facts[n] = artefacts.facts(n, config.probe)
-            t.advance(source=n)
+        # sources not read before are read in parallel processes when every metric can take what it needs
+        # from the records there; meanwhile the probe loads here in the background (nothing is cached)
+        jobs = [m.records_job(config.seed, (k_start, k_max) if adaptive and m is t2v else (None,))
+                for m in metric_objs.values()]
+        facts = sourcepool.gather([config.target, *names], config.probe,
+                                  jobs=None if None in jobs else jobs,
+                                  on_cold=t2v.warm_up if t2v is not None else None,
+                                  on_done=lambda n: t.advance(source=n))
     state["target"] = facts[config.target]
     data = {n: artefacts.LazySource(n, f) for n, f in facts.items()}
     for n, f in facts.items():
@@ -163,15 +170,13 @@ def _rank(config, names, excluded, metric_objs, adaptive, step, on_row, state) -
             notes.append(f"{n}: {f.records} records, streamed (not held in memory); the drawn batches are read "
                          "in one more streamed pass")
 
-    t2v = metric_objs.get("task2vec")
-    k_max = t2v.config.batches if t2v is not None else None
-    k_start = min(config.start_batches, k_max) if adaptive else None
     k = {n: k_start for n in names}
     with contextlib.ExitStack() as stack:
         if t2v is not None:
             pending = t2v.pending(data[config.target], config.seed) + \
                 sum(t2v.pending(data[n], config.seed, k[n]) for n in names)
             if pending:
+                t2v.warm_up()  # if not started yet: overlaps the target's batch token ids at least
                 progress.note(f"task2vec: {pending} batches to embed"
                               f"{' (more if adaptive batching adds some)' if adaptive else ''}")
             task = stack.enter_context(progress.task("task2vec: batches", total=pending, unit="batches"))

@@ -30,21 +30,48 @@ def bootstrap_matrix_ci(matrix, n_boot: int = 2000, seed: int = 0, level: float 
     m = np.asarray(matrix, dtype=np.float64)
     rng = np.random.default_rng(seed)
     a, b = m.shape
-    means = np.empty(n_boot)
-    for k in range(n_boot):
-        i = rng.integers(0, a, size=a)
-        if symmetric:
-            sub = m[np.ix_(i, i)]
-            off = i[:, None] != i[None, :]
-            means[k] = sub[off].mean() if off.any() else np.nan
-        else:
-            j = rng.integers(0, b, size=b)
-            means[k] = m[np.ix_(i, j)].mean()
+    rows, cols = _resamples(rng, n_boot, a, None if symmetric else b)
+    means = _resample_means(m, rows, cols, symmetric)
     means = means[~np.isnan(means)]
     if means.size == 0:
         return float("nan"), float("nan")
     lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
+
+
+def _resamples(rng: np.random.Generator, n_boot: int, a: int, b: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols): for each resample, `a` row draws then (unless b is None: cols = rows) `b` column draws,
+    in the order the CI has always drawn them — one `rng.integers` call each. One call of many draws from
+    the same range gives the same values as those calls in turn (tests/test_coefficients.py checks it),
+    so when every call draws from one range (b None or b == a) a single call makes them all."""
+    if b is None:
+        rows = rng.integers(0, a, size=(n_boot, a))
+        return rows, rows
+    if b == a:
+        both = rng.integers(0, a, size=(n_boot, 2, a))
+        return both[:, 0], both[:, 1]
+    rows, cols = np.empty((n_boot, a), dtype=np.int64), np.empty((n_boot, b), dtype=np.int64)
+    for k in range(n_boot):
+        rows[k] = rng.integers(0, a, size=a)
+        cols[k] = rng.integers(0, b, size=b)
+    return rows, cols
+
+
+def _resample_means(m: np.ndarray, rows: np.ndarray, cols: np.ndarray, symmetric: bool) -> np.ndarray:
+    """Mean of each resampled matrix m[rows[k]][:, cols[k]] (symmetric: without the pairs of a unit with
+    itself; NaN where none is left), all at once. Bit for bit the one-at-a-time `sub.mean()`: each mean is
+    numpy's summation over one contiguous row of the same values in the same order (rows holding equally
+    many values are reduced together)."""
+    sub = m[rows[:, :, None], cols[:, None, :]]  # (n_boot, a, b), C order
+    if not symmetric:
+        return sub.reshape(len(sub), -1).mean(axis=1)
+    keep = rows[:, :, None] != rows[:, None, :]
+    counts = keep.sum(axis=(1, 2))
+    means = np.full(len(sub), np.nan)
+    for n in np.unique(counts[counts > 0]):
+        group = counts == n
+        means[group] = sub[group][keep[group]].reshape(-1, n).mean(axis=1)
+    return means
 
 
 def pearson(x, y) -> float:

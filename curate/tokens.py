@@ -13,9 +13,7 @@ from curate.records import render
 @lru_cache(maxsize=4)
 def tokenizer_for(model: str = probe.DEFAULT_PROBE):
     """The tokenizer of `model` alone (no weights loaded); pad token set to eos if missing."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(probe.resolve(model))
+    tok = probe.auto_tokenizer().from_pretrained(probe.resolve(model))
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok

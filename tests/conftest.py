@@ -14,6 +14,7 @@ os.environ.pop("GITHUB_ACCESS_TOKEN", None)
 os.environ.setdefault("CURATE_DATA_HOME", str(ROOT.parent / "shared" / "data"))
 os.environ.setdefault("CURATE_CACHE", str(ROOT / ".cache" / "test"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("CURATE_WORKERS", "1")  # facts in this process (tests patch it); tests/test_sourcepool.py: more
 
 DATA_HOME = Path(os.environ["CURATE_DATA_HOME"])
 from tinymodels import FIXTURES, char_tokenizer, tiny_gpt2, tiny_llama  # noqa: E402,F401  (re-exported)

@@ -151,3 +151,23 @@ def test_a_hub_like_stream_is_read_without_the_record_cap_and_sampled_determinis
     a = artefacts.LazySource("hubby", first).select(rows)
     b = artefacts.LazySource("hubby", second).select(rows)
     assert a == b and [r["id"] for r in a] == [f"h{i}" for i in rows]
+
+
+def test_held_rows_are_the_loaded_rows_and_need_no_datasets(source, tok, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setattr("curate.tokens.maybe_tokenizer", lambda _m: tok)
+    f = artefacts.facts(source, "any", use_cache=False)
+    held = artefacts._LOADED[(source, f.fingerprint)]
+    assert isinstance(held, artefacts.HeldSource) and len(held) == f.records
+    ds = load.load_source(source)
+    rows = [599, 3, 0, 250, 4]
+    assert held.select(rows) == [ds[i] for i in rows] and list(held) == list(ds)
+    code = ("import sys; from curate import artefacts; f = artefacts.facts('big', None, use_cache=False); "
+            "print(f.records, 'datasets' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.stdout.split() == ["600", "False"], proc.stderr  # facts from files alone: no datasets import

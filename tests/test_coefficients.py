@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from curate import coefficients
+from curate.stats import bootstrap_matrix_ci
 
 
 def naive_task2vec(e1, e2):
@@ -63,3 +64,47 @@ def test_diversity_and_alignment(embeddings):
     same = coefficients.alignment(a[:1], a[:1])
     assert (same.value, same.ci_low, same.ci_high, same.n) == (pytest.approx(1.0), pytest.approx(1.0), pytest.approx(1.0), 1)
     assert math.isnan(coefficients.diversity(a[:1]).value)
+
+
+def _loop_ci(m, n_boot, seed, symmetric, level=0.95):
+    """bootstrap_matrix_ci as it was written first: one resample at a time (the reference)."""
+    rng = np.random.default_rng(seed)
+    a, b = m.shape
+    means = np.empty(n_boot)
+    for k in range(n_boot):
+        i = rng.integers(0, a, size=a)
+        if symmetric:
+            sub = m[np.ix_(i, i)]
+            off = i[:, None] != i[None, :]
+            means[k] = sub[off].mean() if off.any() else np.nan
+        else:
+            j = rng.integers(0, b, size=b)
+            means[k] = m[np.ix_(i, j)].mean()
+    means = means[~np.isnan(means)]
+    if means.size == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def test_one_call_of_many_draws_gives_the_draws_of_many_calls():
+    for a in range(1, 20):
+        for seed in range(5):
+            one, many = np.random.default_rng(seed), np.random.default_rng(seed)
+            assert np.array_equal(one.integers(0, a, size=(300, a)),
+                                  np.stack([many.integers(0, a, size=a) for _ in range(300)]))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_the_bootstrap_ci_is_bit_for_bit_the_one_resample_at_a_time_ci(symmetric):
+    g = np.random.default_rng(1)
+    for trial in range(60):
+        a = int(g.integers(1, 12))
+        b = a if symmetric or trial % 3 == 0 else int(g.integers(1, 12))
+        m = g.random((a, b)) * 10 ** g.uniform(-8, 3)
+        if symmetric:
+            m = (m + m.T) / 2
+        seed, n_boot = int(g.integers(0, 1000)), int(g.choice([1, 7, 500]))
+        want = _loop_ci(m, n_boot, seed, symmetric)
+        got = bootstrap_matrix_ci(m, n_boot=n_boot, seed=seed, symmetric=symmetric)
+        assert got == want or (np.isnan(got[0]) and np.isnan(want[0])), (a, b, seed, n_boot)

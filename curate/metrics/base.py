@@ -74,6 +74,12 @@ class AlignmentMetric(ABC):
     def diversity(self, prepared: Prepared) -> Estimate:
         """Expected distance between two samples of the same dataset, with a 95% CI."""
 
+    def records_job(self, seed: int, batches: tuple[int | None, ...] = (None,)):
+        """A picklable `job(name, dataset)` that takes from a source's records, in the process that read
+        them (`curate.sourcepool`), all that `prepare` will need, into the cache; None (the default):
+        `prepare` reads the records itself, so they are read and held in the ranking's process."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """The full config, for JSON outputs and cache keys."""
         cfg = asdict(self.config) if is_dataclass(self.config) else dict(self.config or {})

@@ -21,6 +21,7 @@ Embeddings are normalised by the number of real tokens and cached per batch (`cu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -359,6 +360,7 @@ class Task2VecMetric(AlignmentMetric):
         if c.threads is not None and c.threads < 1:
             raise CurateError(f"task2vec threads must be at least 1, got {c.threads}")
         self._model = None
+        self._warm: probe.Warm | None = None
         self._device = None
         if c.device != "auto":  # checked now; 'auto' is resolved on first use (no torch import before)
             self._device = probe.resolve_device(c.device, "task2vec")
@@ -379,13 +381,23 @@ class Task2VecMetric(AlignmentMetric):
             self._device = probe.resolve_device(self.config.device, "task2vec")
         return self._device
 
+    def warm_up(self) -> None:
+        """Start loading the probe onto its device in the background (`probe.Warm`), so that the
+        imports, the weights and the device's start-up overlap the data work; `model()` waits for it."""
+        if self._model is None and self._warm is None:
+            self._warm = probe.Warm(self.config.probe, self.config.device, "task2vec")
+
     def model(self):
-        """The probe, loaded once per metric instance on first use."""
+        """The probe, loaded once per metric instance on first use (or by `warm_up`)."""
         if self._model is None:
-            if self.device.type == "cpu":
+            self.warm_up()
+            assert self._warm is not None
+            model, device = self._warm.get()
+            if self._device is None:
+                self._device = device
+            if self._device.type == "cpu":  # here: torch's thread count is the calling thread's
                 probe.set_threads(self.config.threads)
-            self._model, _ = probe.load(self.config.probe)
-            self._model.to(self.device).eval()
+            self._model = model
         return self._model
 
     def embedding_key(self) -> dict[str, Any]:
@@ -452,6 +464,20 @@ class Task2VecMetric(AlignmentMetric):
         """How many batches `prepare` would have to compute (the rest are cached)."""
         plan = self.plan(len(dataset), seed, batches)
         return sum(self._read(k) is None for k in self.batch_keys(fingerprint_of(dataset), plan, seed))
+
+    def records_job(self, seed: int, batches: tuple[int | None, ...] = (None,)) -> "BatchTokens | None":
+        """What a process that reads a source's records (`curate.sourcepool`) should take from them for
+        `prepare`: the token ids of the batches to embed under each K in `batches` (None = the config's).
+        None with the cache off (`prepare` then tokenizes the records itself)."""
+        return BatchTokens(self.config, seed, tuple(batches)) if self.config.use_cache else None
+
+    def cache_tokens(self, dataset, seed: int, batches: int | None = None) -> None:
+        """Write to the cache the token ids of the batches of `dataset` whose embeddings are missing."""
+        fp = fingerprint_of(dataset)
+        plan = self.plan(len(dataset), seed, batches)
+        missing = [i for i, k in enumerate(self.batch_keys(fp, plan, seed)) if self._read(k) is None]
+        if missing:
+            self._sequences(dataset, fp, plan, missing)
 
     def _sequences(self, dataset, fingerprint: str, plan: batching.BatchPlan, wanted: list[int]) -> dict[int, list]:
         """Token ids of each wanted batch's records: cached per batch (by fingerprint, tokenizer,
@@ -547,6 +573,21 @@ class Task2VecMetric(AlignmentMetric):
         return self._estimate("diversity", coefficients.diversity, prepared.data.matrix)
 
 
-__all__ = ["Config", "Task2VecMetric", "Embeddings", "head_embedding", "body_embedding", "final_hidden",
+@dataclass(frozen=True)
+class BatchTokens:
+    """Task2Vec's records job (`Task2VecMetric.records_job`): run where a source's records are held, it
+    caches the token ids of the batches to embed, which `prepare` then reads instead of the records."""
+
+    config: Config
+    seed: int
+    batches: tuple[int | None, ...] = (None,)
+
+    def __call__(self, name: str, dataset) -> None:
+        metric = Task2VecMetric(dataclasses.replace(self.config, device="auto"))  # no device needed (nor torch)
+        for k in self.batches:
+            metric.cache_tokens(dataset, self.seed, k)
+
+
+__all__ = ["Config", "Task2VecMetric", "BatchTokens", "Embeddings", "head_embedding", "body_embedding", "final_hidden",
            "untied_head", "finetune_head", "head_fisher_from_features", "blocks"]
 
