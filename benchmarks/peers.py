@@ -38,7 +38,7 @@ POOL = ["minif2f-lean4", "minif2f-isabelle", "dsp-isabelle-proofs", "putnambench
 RANKING = Path(__file__).parent / "results" / "rank_h100" / "rank-gpu.json"
 CURATE_METHODS = ("top-k", "proportional", "select", "random", "gzip", "cover", "task2vec", "task2vec-pre", "hybrid")
 PEERS = ("dsir", "zip-fit")
-LOCK = "/tmp/curate-heavy.lock"
+LOCK = os.environ.get("CURATE_HEAVY_LOCK", "/tmp/curate-heavy.lock")  # the shared heavy-work lock
 
 
 def load_avg() -> str:
