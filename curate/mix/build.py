@@ -35,6 +35,7 @@ from curate.pipeline.base import Accounts
 from curate.pipeline.corpus import Corpus
 from curate.pipeline.executor import ENGINES, executor
 from curate.pipeline.steps import Shared
+from curate.pipeline.worker_tokenizer import for_workers
 from curate.records import COLUMNS
 
 
@@ -263,7 +264,7 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
 
     signer = Signer(near=config.near_dedup, threshold=config.near_threshold, num_perm=config.num_perm,
                     shingle=config.shingle, recall_weight=config.near_recall_weight)
-    shared = Shared(index=index, tokenizer=tok, signer=signer)
+    shared = Shared(index=index, tokenizer=for_workers(tok), signer=signer)  # workers: no transformers import
     accounts = Accounts(REASONS)
     fingerprints: dict[str, str] = {}
     candidate_tokens = {name: 0 for name in used}
