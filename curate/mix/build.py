@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from curate.pipeline.base import Accounts
 from curate.pipeline.corpus import Corpus
 from curate.pipeline.executor import ENGINES, executor
 from curate.pipeline.steps import Shared
+from curate.pipeline.worker_tokenizer import for_workers
 from curate.records import COLUMNS
 
 
@@ -237,6 +239,32 @@ def _rank(config: MixConfig) -> dict:
     return rank(rconf, {**config.metric_options, "seed": config.seed})  # a curate.types.Ranking
 
 
+def _start(config: MixConfig, ranking: dict) -> tuple[Any, tuple]:
+    """The engine (`curate.pipeline.executor`) and `_setup`'s tokenizer and eval index, made at once: Ray's
+    start-up (seconds, mostly waiting for its processes) on this thread, the setup on another."""
+    with ThreadPoolExecutor(1, thread_name_prefix="curate-mix-setup") as pool:
+        made = pool.submit(_setup, config, ranking)
+        ex = executor(config.engine, config.workers, config.ray_address)
+        try:
+            return ex, made.result()
+        except BaseException:
+            ex.close()
+            raise
+
+
+def _setup(config: MixConfig, ranking: dict) -> tuple[Any, str, ContaminationIndex, list[dict]]:
+    """(tokenizer, its name, the eval sets' index, the eval sets): the target first, then `config.eval_sets`;
+    one index, built here and shipped to every worker."""
+    tok, tok_name, _ = _tokenizer(config)
+    index = ContaminationIndex(config.ngram, config.min_ngram, near=config.formal_near)
+    eval_sets = []
+    for name in dict.fromkeys([ranking["target"], *config.eval_sets]):
+        ds = load.load_source(name)
+        index.add_dataset(ds)
+        eval_sets.append({"name": name, "records": len(ds), "fingerprint": load.fingerprint(ds)})
+    return tok, tok_name, index, eval_sets
+
+
 def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str]):
     """The mix as a pipeline: read (shards of each source) -> render and count tokens -> decontaminate
     -> dedup keys (map steps, on the executor's workers) -> global dedup -> select under the budget
@@ -247,23 +275,6 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
     for name in ranked:
         catalog.get(name)  # unknown sources fail before any work
     used = st.participating(config.strategy, ranked, config.k)
-    tok, tok_name, _ = _tokenizer(config)
-
-    # eval sets (the ranking's target first): one index, built here and shipped to every worker
-    index = ContaminationIndex(config.ngram, config.min_ngram, near=config.formal_near)
-    eval_sets = []
-    for name in dict.fromkeys([ranking["target"], *config.eval_sets]):
-        ds = load.load_source(name)
-        index.add_dataset(ds)
-        eval_sets.append({"name": name, "records": len(ds), "fingerprint": load.fingerprint(ds)})
-    notes += index.notes  # the target's problems held under other ids, indexed too
-    if ranking.get("target_fingerprint") and ranking["target_fingerprint"] != eval_sets[0]["fingerprint"]:
-        notes.append(f"target {ranking['target']} changed since it was ranked (fingerprint "
-                     f"{ranking['target_fingerprint']} then, {eval_sets[0]['fingerprint']} now)")
-
-    signer = Signer(near=config.near_dedup, threshold=config.near_threshold, num_perm=config.num_perm,
-                    shingle=config.shingle, recall_weight=config.near_recall_weight)
-    shared = Shared(index=index, tokenizer=tok, signer=signer)
     accounts = Accounts(REASONS)
     fingerprints: dict[str, str] = {}
     candidate_tokens = {name: 0 for name in used}
@@ -271,9 +282,16 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
     work = Path(tempfile.mkdtemp(dir=Path(config.out).parent, prefix=f".{Path(config.out).name}.work-"))
     corpus = Corpus(work, used, config.num_perm)
     try:
-        ex = executor(config.engine, config.workers, config.ray_address)
-        shared.spill = str(work.resolve()) if ex.shares_disk else None  # workers write their rows there
+        ex, (tok, tok_name, index, eval_sets) = _start(config, ranking)
         try:
+            notes += index.notes  # the target's problems held under other ids, indexed too
+            if ranking.get("target_fingerprint") and ranking["target_fingerprint"] != eval_sets[0]["fingerprint"]:
+                notes.append(f"target {ranking['target']} changed since it was ranked (fingerprint "
+                             f"{ranking['target_fingerprint']} then, {eval_sets[0]['fingerprint']} now)")
+            signer = Signer(near=config.near_dedup, threshold=config.near_threshold, num_perm=config.num_perm,
+                            shingle=config.shingle, recall_weight=config.near_recall_weight)
+            shared = Shared(index=index, tokenizer=for_workers(tok), signer=signer)  # workers: no transformers
+            shared.spill = str(work.resolve()) if ex.shares_disk else None  # workers write their rows there
             for res in ex.map_sources(shared, used, config.shard_records, config.max_records, fingerprints):
                 corpus.add(res)
                 accounts.add_in(res.source, res.n_in)

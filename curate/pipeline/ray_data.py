@@ -57,8 +57,8 @@ class RayExecutor:
                 if address:
                     _reachable(address)
                     ray.init(address=address, **kwargs)
-                else:
-                    ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
+                else:  # its workers at this process's priority, as the local engine's (Ray's default: 15 lower)
+                    ray.init(num_cpus=workers or os.cpu_count() or 1, _system_config={"worker_niceness": 0}, **kwargs)
             except ConnectionError as exc:
                 raise CurateError(f"cannot connect to the Ray cluster at {address}: {str(exc).splitlines()[0]}") \
                     from exc

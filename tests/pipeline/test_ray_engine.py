@@ -192,3 +192,17 @@ def test_an_address_nobody_listens_on_fails_in_one_line():
     with pytest.raises(CurateError, match=r"^cannot reach the Ray cluster at 127.0.0.1:1 .*--ray-address$"):
         _reachable("127.0.0.1:1")
     _reachable("auto")  # left to Ray, which fails fast by itself when no cluster runs
+
+
+def test_a_ray_the_mix_starts_runs_its_workers_at_the_mix_priority(monkeypatch):
+    """Ray renices its workers by +15 by default; the Ray a mix starts keeps them at the mix's own priority, as
+    the local engine's workers are (a cluster it connects to keeps its own setting)."""
+    from curate.pipeline.ray_data import RayExecutor
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    RayExecutor(workers=2)
+    RayExecutor(address="auto", workers=2)
+    assert calls[0]["_system_config"] == {"worker_niceness": 0} and calls[0]["num_cpus"] == 2
+    assert "_system_config" not in calls[1]

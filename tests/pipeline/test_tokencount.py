@@ -81,22 +81,6 @@ def test_other_tokenizers_are_encoded(tiny_byte_bpe):
     assert tokencount._make(object()) is None
 
 
-@pytest.fixture
-def tiny_byte_bpe(tmp_path):
-    """A GPT-2-style byte-level BPE trained on a few lines, with added special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    corpus = ["theorem foo : a + b = b + a := by ring", "Let x be a real number. Then x^2 >= 0.", "it's we're I'm",
-              "naïve café ℝ → ℕ ∀ x ∈ S"] * 20
-    tk.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=tk)
-
-
 def _real_probe():
     from curate import probe, tokens
     from curate.errors import CurateError
