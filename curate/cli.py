@@ -800,7 +800,7 @@ def mix(
     target: Optional[str] = typer.Option(None, "--target", help="Without --ranking: rank against this target first."),
     source: Optional[List[str]] = typer.Option(None, "--source", help="Without --ranking: sources to rank (repeat)."),
     metric: str = typer.Option("task2vec", "--metric", help="Without --ranking: the metric to rank with."),
-    strategy: str = typer.Option("gzip", "--strategy", help="gzip (default: per-record compression alignment; README) | top-k | proportional | select | random | task2vec | task2vec-pre | hybrid."),
+    strategy: str = typer.Option("cover", "--strategy", help="cover (default: each target item takes its nearest records in turn, by compression distance; README) | gzip | top-k | proportional | select | random | task2vec | task2vec-pre | hybrid."),
     k: Optional[int] = typer.Option(None, "--k", help="top-k: sources to use (default 3); proportional/select: only the k best."),
     temperature: float = typer.Option(0.1, "--temperature", help="proportional: softmax(alignment / temperature)."),
     cap: Optional[str] = typer.Option(None, "--cap", help="Per-source cap: a fraction of the budget (<= 1) or tokens."),

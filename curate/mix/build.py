@@ -49,8 +49,9 @@ class MixConfig:
     budget: int = 0
     """Token budget of the output, counted with `tokenizer` on each record's rendered text."""
     strategy: str = "top-k"
-    """top-k | proportional | select | random | gzip | task2vec | task2vec-pre | hybrid (see `curate.mix.strategies`).
-    `curate mix` defaults to gzip (README, "Example-level strategies"); this library default is still top-k."""
+    """top-k | proportional | select | random | gzip | cover | task2vec | task2vec-pre | hybrid (see
+    `curate.mix.strategies`). `curate mix` defaults to cover (README, "Example-level strategies"); this library
+    default is still top-k."""
     out: Path = Path("mix")
     """Output folder (replaced if it holds an earlier mix; refused if it holds anything else)."""
     seed: int = 0

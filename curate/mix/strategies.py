@@ -19,8 +19,8 @@ Example-level strategies (records scored against the target by a `curate.select`
 the pooled records of all sources or the k best; best score first, near copies of records already
 taken deferred, `SelectContext.diversity`):
 - gzip: 1 − mean NCD of the record to target items (ZIP-FIT-like).
-- cover: coverage of the target's items: round after round, each target item takes its nearest record by
-  NCD that no item has taken yet (`curate.select.coverage`).
+- cover (the `curate mix` default, picked by benchmarks/peers.py): coverage of the target's items: round after
+  round, each target item takes its nearest record by NCD that no item has taken yet (`curate.select.coverage`).
 - task2vec: the record's own exact head-Fisher embedding vs the target's batch embeddings (the
   ranking's distance). About one probe forward pass per record: 0.9 s a record on the 2-core CPU
   under load ~6 (benchmarks/RESULTS.md), so hours over the ~28k-record shared pool; use a GPU or:

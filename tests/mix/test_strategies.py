@@ -150,8 +150,8 @@ def test_cli_accepts_the_new_strategy_names(sources, tmp_path, strategy):
     assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["config"]["strategy"] == strategy
 
 
-def test_cli_default_strategy_is_gzip(sources, tmp_path):
-    """`curate mix` without --strategy scores records by gzip (the strategy benchmarks/peers.py picked)."""
+def test_cli_default_strategy_is_cover(sources, tmp_path):
+    """`curate mix` without --strategy covers the target's items (the strategy benchmarks/peers.py picked)."""
     from curate.cli import main
 
     char_tokenizer(save_dir=tmp_path / "tok")
@@ -159,7 +159,7 @@ def test_cli_default_strategy_is_gzip(sources, tmp_path):
     code = main(["--cache-dir", str(sources), "mix", "--ranking", str(FIX / "ranking.json"), "--budget", "800",
                  "--out", str(tmp_path / "cli"), "--probe", str(tmp_path / "tok")])
     assert code in (0, None)
-    assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["config"]["strategy"] == "gzip"
+    assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["config"]["strategy"] == "cover"
     assert (tmp_path / "cli" / "scores.parquet").exists()
 
 
