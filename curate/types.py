@@ -42,6 +42,10 @@ class _Json:
         absent = frozenset(k for k in keys if k not in data and k not in cls.REQUIRED)
         return known, extra, absent
 
+    def given(self, key: str, default: Any = None) -> Any:
+        """A known field's value as the input gave it; `default` where the input lacked the key."""
+        return default if key in self.absent else getattr(self, key)  # type: ignore[attr-defined]
+
     def _dump(self, convert: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k in self._keys():

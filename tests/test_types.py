@@ -92,3 +92,11 @@ def test_bad_files_fail_in_one_line_naming_the_file(tmp_path, content, message):
 def test_row_lookup_names_the_missing_source():
     with pytest.raises(CurateError, match="'zz' is not in the ranking"):
         Ranking.from_json(legacy_ranking()).row("zz")
+
+
+def test_given_is_the_value_read_or_the_default_where_the_input_lacked_the_key():
+    r = Ranking.from_json({"target": "t", "results": [{"source": "s", "alignment": 0.5, "license": ""}]})
+    row = r.results[0]
+    assert row.given("license") == "" and row.given("fingerprint") is None and row.given("rank", 7) == 7
+    assert row.fingerprint == "" and row.rank == 0  # the fields themselves keep their defaults
+    assert r.given("primary_metric") is None and r.given("target") == "t"

@@ -20,6 +20,7 @@ from curate import load, metrics as metric_registry, probe
 from curate.cache import atomic_write_bytes
 from curate.errors import CurateError
 from curate.stats import pearson, spearman
+from curate.types import Ranking
 from train.lora import LoraTrainConfig, mix_spec, train_lora
 
 
@@ -79,7 +80,7 @@ def available_metrics(wanted: list[str], strict: bool) -> tuple[list[str], list[
 
 
 def source_alignments(config: ConfirmConfig, sources: list[str], metric: str, out: Path,
-                      options: dict[str, Any]) -> dict:
+                      options: dict[str, Any]) -> Ranking:
     """`curate.rank` of the sources under one metric, saved to out/alignments/<metric>.json."""
     from curate.rank import RankConfig, rank
 
@@ -88,27 +89,24 @@ def source_alignments(config: ConfirmConfig, sources: list[str], metric: str, ou
             "options": options}
     hit = _read(path)
     if hit and hit.get("request") == want:
-        return hit["ranking"]
-    ranking = rank(RankConfig(target=config.target, sources=sources, metrics=[metric], seed=config.seed,
-                              probe=config.probe), {**options, "seed": config.seed})
-    if hasattr(ranking, "to_json"):  # a typed Ranking (curate.types); this module works on its JSON dict
-        ranking = ranking.to_json()
-    _write(path, {"request": want, "ranking": ranking})
+        return Ranking.from_json(hit["ranking"])
+    ranking = Ranking.from_json(rank(RankConfig(target=config.target, sources=sources, metrics=[metric],
+                                                seed=config.seed, probe=config.probe), {**options, "seed": config.seed}))
+    _write(path, {"request": want, "ranking": ranking.to_json()})
     return ranking
 
 
-def merged_ranking(rankings: dict[str, dict], primary: str) -> dict:
-    """One ranking dict (rank's JSON shape) holding every metric's alignments, ordered by `primary`."""
-    base = json.loads(json.dumps(rankings[primary]))
-    by_source = {r["source"]: r for r in base["results"]}
+def merged_ranking(rankings: dict[str, Ranking], primary: str) -> Ranking:
+    """One ranking holding every metric's alignments, ordered by `primary`."""
+    base = Ranking.from_json(rankings[primary])  # a copy
     for m, rk in rankings.items():
-        for r in rk["results"]:
-            by_source[r["source"]]["alignments"][m] = r["alignments"][m]
-    base["config"]["metrics"] = {m: rk["config"]["metrics"][m] for m, rk in rankings.items()}
+        for r in rk.results:
+            base.row(r.source).alignments[m] = r.alignments[m]
+    base.config["metrics"] = {m: rk.config["metrics"][m] for m, rk in rankings.items()}
     return base
 
 
-def build_mixes(config: ConfirmConfig, ranking: dict, out: Path, log: Callable[[str], None]) -> tuple[dict[str, Path], list[str]]:
+def build_mixes(config: ConfirmConfig, ranking: Ranking, out: Path, log: Callable[[str], None]) -> tuple[dict[str, Path], list[str]]:
     """The top-aligned and random mixes (folders with data.jsonl); reused when the request matches."""
     try:
         from curate.mix import MixConfig, build_mix
@@ -116,11 +114,11 @@ def build_mixes(config: ConfirmConfig, ranking: dict, out: Path, log: Callable[[
         return {}, [f"mixes skipped: curate.mix not available ({exc})"]
     budget = int(config.budget * config.mix_margin)
     folders, notes = {}, []
-    order = [r["source"] for r in ranking["results"]]
+    order = ranking.sources
     for name, strategy in {"mix-top": config.mix_strategy, "mix-random": "random"}.items():
         folder = out / "mixes" / name
         want = {"strategy": strategy, "budget": budget, "seed": config.seed, "order": order,
-                "primary": ranking["primary_metric"], "target": config.target, "tokenizer": config.train.model}
+                "primary": ranking.primary_metric, "target": config.target, "tokenizer": config.train.model}
         stamp = out / "mixes" / f"{name}.request.json"
         if _read(stamp) == want and (folder / "data.jsonl").exists():
             folders[name] = folder
@@ -322,8 +320,8 @@ def run_confirm(config: ConfirmConfig, out: Path, metric_options: dict[str, Any]
         if not metrics:
             raise CurateError("no alignment metric could be computed: " + "; ".join(notes))
         ranking = merged_ranking(rankings, metrics[0])
-        _write(out / "ranking.json", ranking)
-        aligns.update({r["source"]: r["alignments"] for r in ranking["results"]})
+        _write(out / "ranking.json", ranking.to_json())
+        aligns.update({r.source: {m: s.to_json() for m, s in r.alignments.items()} for r in ranking.results})
         write_report(complete=False)
 
         # 3. The top-aligned and random mixes: built, aligned (metric computed on the mix itself), fine-tuned.

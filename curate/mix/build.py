@@ -38,6 +38,7 @@ from curate.pipeline.executor import ENGINES, executor
 from curate.pipeline.steps import Shared
 from curate.pipeline.worker_tokenizer import for_workers
 from curate.records import COLUMNS
+from curate.types import Ranking
 
 
 
@@ -123,11 +124,9 @@ class MixResult:
 
 
 # ----------------------------------------------------------------------------- inputs
-def load_ranking(ranking: Any) -> tuple[dict, str]:
-    """(validated ranking as its JSON dict, sha256 of its canonical JSON); `ranking` is a
-    `curate.types.Ranking`, its dict, or the path of its JSON."""
-    from curate.types import Ranking
-
+def load_ranking(ranking: Any) -> tuple[Ranking, dict, str]:
+    """(the validated `Ranking`, its JSON dict as given — key order kept, for ranking.json —, sha256 of its
+    canonical JSON); `ranking` is a `curate.types.Ranking`, its dict, or the path of its JSON."""
     typed = Ranking.from_json(ranking)
     if not typed.results:
         raise CurateError(f"{ranking if isinstance(ranking, (str, Path)) else 'ranking'} ranks no sources")
@@ -136,7 +135,7 @@ def load_ranking(ranking: Any) -> tuple[dict, str]:
     else:
         data = ranking if isinstance(ranking, dict) else typed.to_json()
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest()
-    return data, digest
+    return typed, data, digest
 
 
 def _validate(config: MixConfig) -> None:
@@ -217,12 +216,12 @@ def build_mix(config: MixConfig) -> MixResult:
             notes.append(f"ranked in this run with {config.metric}")
         else:
             ranking_in = config.ranking
-        ranking, ranking_sha = load_ranking(ranking_in)
+        ranking, ranking_json, ranking_sha = load_ranking(ranking_in)
         manifest, rows, removed, scores = _build(config, ranking, ranking_sha, notes)
         if not rows:
             raise CurateError(f"no record fits the budget of {config.budget:,} tokens (or every one was removed); "
                               "raise --budget — nothing was written")
-        _write(tmp, rows, removed, manifest, ranking, scores, config.output_shards)
+        _write(tmp, rows, removed, manifest, ranking_json, scores, config.output_shards)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -230,7 +229,7 @@ def build_mix(config: MixConfig) -> MixResult:
     return MixResult(out=out, manifest=manifest)
 
 
-def _rank(config: MixConfig) -> dict:
+def _rank(config: MixConfig) -> Ranking:
     from curate import metrics
     from curate.rank import RankConfig, rank
 
@@ -240,7 +239,7 @@ def _rank(config: MixConfig) -> dict:
     return rank(rconf, {**config.metric_options, "seed": config.seed})  # a curate.types.Ranking
 
 
-def _start(config: MixConfig, ranking: dict) -> tuple[Any, tuple]:
+def _start(config: MixConfig, ranking: Ranking) -> tuple[Any, tuple]:
     """The engine (`curate.pipeline.executor`) and `_setup`'s tokenizer and eval index, made at once: Ray's
     start-up (seconds, mostly waiting for its processes) on this thread, the setup on another."""
     with ThreadPoolExecutor(1, thread_name_prefix="curate-mix-setup") as pool:
@@ -253,26 +252,25 @@ def _start(config: MixConfig, ranking: dict) -> tuple[Any, tuple]:
             raise
 
 
-def _setup(config: MixConfig, ranking: dict) -> tuple[Any, str, ContaminationIndex, list[dict]]:
+def _setup(config: MixConfig, ranking: Ranking) -> tuple[Any, str, ContaminationIndex, list[dict]]:
     """(tokenizer, its name, the eval sets' index, the eval sets): the target first, then `config.eval_sets`;
     one index, built here and shipped to every worker."""
     tok, tok_name, _ = _tokenizer(config)
     index = ContaminationIndex(config.ngram, config.min_ngram, near=config.formal_near)
     eval_sets = []
-    for name in dict.fromkeys([ranking["target"], *config.eval_sets]):
+    for name in dict.fromkeys([ranking.target, *config.eval_sets]):
         ds = load.load_source(name)
         index.add_dataset(ds)
         eval_sets.append({"name": name, "records": len(ds), "fingerprint": load.fingerprint(ds)})
     return tok, tok_name, index, eval_sets
 
 
-def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str]):
+def _build(config: MixConfig, ranking: Ranking, ranking_sha: str, notes: list[str]):
     """The mix as a pipeline: read (shards of each source) -> render and count tokens -> decontaminate
     -> dedup keys (map steps, on the executor's workers) -> global dedup -> select under the budget
     (global, on compact columns) -> the rows to write."""
-    results = ranking["results"]
-    ranked = [r["source"] for r in results]
-    info = {r["source"]: r for r in results}
+    ranked = ranking.sources
+    info = {r.source: r for r in ranking.results}
     for name in ranked:
         catalog.get(name)  # unknown sources fail before any work
     used = st.participating(config.strategy, ranked, config.k)
@@ -286,9 +284,9 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         ex, (tok, tok_name, index, eval_sets) = _start(config, ranking)
         try:
             notes += index.notes  # the target's problems held under other ids, indexed too
-            if ranking.get("target_fingerprint") and ranking["target_fingerprint"] != eval_sets[0]["fingerprint"]:
-                notes.append(f"target {ranking['target']} changed since it was ranked (fingerprint "
-                             f"{ranking['target_fingerprint']} then, {eval_sets[0]['fingerprint']} now)")
+            if ranking.target_fingerprint and ranking.target_fingerprint != eval_sets[0]["fingerprint"]:
+                notes.append(f"target {ranking.target} changed since it was ranked (fingerprint "
+                             f"{ranking.target_fingerprint} then, {eval_sets[0]['fingerprint']} now)")
             signer = Signer(near=config.near_dedup, threshold=config.near_threshold, num_perm=config.num_perm,
                             shingle=config.shingle, recall_weight=config.near_recall_weight)
             shared = Shared(index=index, tokenizer=for_workers(tok), signer=signer)  # workers: no transformers
@@ -305,8 +303,8 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         corpus.finish(signer.b)
         for name in used:
             accounts.open(name)
-            if info[name].get("fingerprint") and info[name]["fingerprint"] != fingerprints[name]:
-                notes.append(f"source {name} changed since it was ranked (fingerprint {info[name]['fingerprint']} "
+            if info[name].fingerprint and info[name].fingerprint != fingerprints[name]:
+                notes.append(f"source {name} changed since it was ranked (fingerprint {info[name].fingerprint} "
                              f"then, {fingerprints[name]} now)")
 
         # global dedup over every shard, then the clean pool in priority order
@@ -323,13 +321,13 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
         if config.cap is not None:
             cap_tokens = int(config.cap * config.budget) if config.cap <= 1 else int(config.cap)
             caps = {name: cap_tokens for name in used}
-        alignments = {n: float(info[n]["alignment"]) for n in used}
+        alignments = {n: float(info[n].alignment) for n in used}
         position = lambda c: corpus.position(c.source, c.index)  # noqa: E731
         ctx = st.SelectContext(
             ranked=used, alignments=alignments, budget=config.budget, caps=caps, seed=config.seed,
             temperature=config.temperature, n_buckets=config.n_buckets,
             text=lambda c: corpus.text(position(c)),
-            target_texts=lambda: load.texts(load.load_source(ranking["target"])),
+            target_texts=lambda: load.texts(load.load_source(ranking.target)),
             # the Task2Vec record scorer uses the mix's probe (`--probe`), as the ranking does
             scorer_options={"task2vec": {"probe": config.tokenizer}} if isinstance(config.tokenizer, str) else {})
         selection = st.choose(config.strategy, pool, ctx)
@@ -360,13 +358,13 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
     weights = selection.weights or {}
     for name in used:
         a = accounts.sources[name]
-        sources[name] = {"rank": info[name].get("rank", ranked.index(name) + 1),
-                         "alignment": info[name]["alignment"],
+        row = info[name]
+        sources[name] = {"rank": row.given("rank", ranked.index(name) + 1), "alignment": row.alignment,
                          "weight": round(weights[name], 6) if name in weights else None,
                          "in": a["in"], "out": a["out"], "tokens": sum(c.tokens for c in taken if c.source == name),
                          "candidate_tokens": candidate_tokens[name], "removed": a["removed"],
-                         "fingerprint": fingerprints[name], "ranked_fingerprint": info[name].get("fingerprint"),
-                         "license": info[name].get("license")}
+                         "fingerprint": fingerprints[name], "ranked_fingerprint": row.given("fingerprint"),
+                         "license": row.given("license")}
     totals = {"in": sum(s["in"] for s in sources.values()), "out": len(rows),
               "tokens": sum(s["tokens"] for s in sources.values()),
               "removed": {r: sum(s["removed"][r] for s in sources.values()) for r in REASONS}}
@@ -374,17 +372,17 @@ def _build(config: MixConfig, ranking: dict, ranking_sha: str, notes: list[str])
            if f.name not in ("out", "ranking", "tokenizer") + EXECUTION
            and not (f.name in LATER_FIELDS and getattr(config, f.name) == f.default)}
     manifest = {
-        "target": {"name": ranking["target"], "fingerprint": eval_sets[0]["fingerprint"],
-                   "ranked_fingerprint": ranking.get("target_fingerprint")},
+        "target": {"name": ranking.target, "fingerprint": eval_sets[0]["fingerprint"],
+                   "ranked_fingerprint": ranking.given("target_fingerprint")},
         "eval_sets": eval_sets,
         "ranking": {"input": str(config.ranking) if isinstance(config.ranking, (str, Path)) else
                     ("ranked in this run" if config.ranking is None else "dict"), "copy": "ranking.json",
-                    "sha256": ranking_sha, "primary_metric": ranking.get("primary_metric")},
+                    "sha256": ranking_sha, "primary_metric": ranking.given("primary_metric")},
         "tokenizer": {"name": tok_name, "vocab": len(tok)},
         "config": cfg,
         "sources": sources,
-        "unused_sources": [{"source": r["source"], "rank": r.get("rank"), "alignment": r["alignment"]}
-                           for r in results if r["source"] not in sources],
+        "unused_sources": [{"source": r.source, "rank": r.given("rank"), "alignment": r.alignment}
+                           for r in ranking.results if r.source not in sources],
         "totals": totals,
         "conservation": "checked: for every source, in = out + sum(removed)",
         "notes": notes,

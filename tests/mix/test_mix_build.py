@@ -256,3 +256,23 @@ def test_ranks_first_when_given_target_and_sources(sources, tmp_path, tok):
     assert ranking["primary_metric"] == "gzip" and {r["source"] for r in ranking["results"]} == {"mix-a", "mix-c"}
     assert list(res.manifest["sources"]) == [ranking["results"][0]["source"]]
     assert res.manifest["ranking"]["input"] == "ranked in this run"
+
+
+def test_manifest_says_what_the_ranking_gave_and_null_where_it_lacked_a_key(sources, tmp_path, tok):
+    ranking = json.loads(RANKING.read_text())
+    first = build(tmp_path, tok, name="as-file", strategy="top-k", k=2).manifest  # no fingerprints, no licenses
+    assert first["target"]["ranked_fingerprint"] is None and first["ranking"]["primary_metric"] == "gzip"
+    assert [(s["rank"], s["ranked_fingerprint"], s["license"]) for s in first["sources"].values()] == [
+        (1, None, None), (2, None, None)]
+    assert first["unused_sources"] == [{"source": "mix-c", "rank": 3, "alignment": 0.6}]
+
+    for r in ranking["results"]:
+        del r["rank"]  # a hand-written ranking: order is rank
+    ranking["results"][0]["license"] = "apache-2.0"
+    ranking["results"][1]["fingerprint"] = ""
+    del ranking["primary_metric"]
+    given = build(tmp_path, tok, name="as-dict", strategy="top-k", k=2, ranking=ranking).manifest
+    assert [(s["rank"], s["ranked_fingerprint"], s["license"]) for s in given["sources"].values()] == [
+        (1, None, "apache-2.0"), (2, "", None)]
+    assert given["ranking"]["primary_metric"] is None and given["ranking"]["input"] == "dict"
+    assert given["unused_sources"] == [{"source": "mix-c", "rank": None, "alignment": 0.6}]

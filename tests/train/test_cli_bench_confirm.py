@@ -155,3 +155,23 @@ def test_interrupted_confirm_leaves_a_partial_report_and_resumes(tiny_model_dir,
     fresh = run_confirm(cfg, tmp_path / "fresh")
     assert {r["name"]: r["eval_ce_after"] for r in fresh["rows"]} == \
         pytest.approx({r["name"]: r["eval_ce_after"] for r in done["rows"]}, rel=1e-6)
+
+
+def test_merged_ranking_holds_every_metric_in_the_primary_order():
+    from curate.types import Ranking
+
+    def one(metric: str, scores: dict[str, float]) -> Ranking:
+        rows = sorted(scores.items(), key=lambda kv: -kv[1])
+        return Ranking.from_json({"target": "t", "primary_metric": metric, "config": {"metrics": {metric: {"k": 1}}},
+                                  "results": [{"source": s, "alignment": a, "rank": i, "alignments": {
+                                      metric: {"alignment": a, "ci_low": a - 0.1, "ci_high": a + 0.1}}}
+                                      for i, (s, a) in enumerate(rows, 1)]})
+
+    a, b = one("a", {"x": 0.9, "y": 0.1}), one("b", {"x": 0.2, "y": 0.8})
+    merged = confirm_mod.merged_ranking({"b": b, "a": a}, "b")
+    assert merged.sources == ["y", "x"] and merged.primary_metric == "b"
+    assert {r.source: {m: s.alignment for m, s in r.alignments.items()} for r in merged.results} == {
+        "y": {"b": 0.8, "a": 0.1}, "x": {"b": 0.2, "a": 0.9}}
+    assert merged.config["metrics"] == {"b": {"k": 1}, "a": {"k": 1}}
+    assert [m for m in b.results[0].alignments] == ["b"]  # the inputs are left as they were
+    assert json.loads(merged.dumps())["results"][0]["alignments"]["a"]["alignment"] == 0.1
