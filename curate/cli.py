@@ -1,4 +1,4 @@
-"""The `curate` command line: options in, one library call, rich rendering out."""
+"""The `curate` command line: options in, one library call, its result to `curate.render`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from curate import progress, settings
+from curate import progress, render, settings
 from curate.errors import CurateError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -183,22 +182,7 @@ def sources(
             except CurateError as exc:
                 row["available"], row["error"] = False, str(exc)
         rows.append(row)
-    table = Table(title=f"sources (data home: {settings.data_home()})")
-    for col in ("name", "role", "kind", "lang", "available", "records", "tokens", "license"):
-        table.add_column(col, justify="right" if col in ("records", "tokens") else "left")
-    for r in rows:
-        avail = "yes" if r["available"] else ("hub" if r["location"].startswith("hub:") else "no")
-        table.add_row(r["name"], r["role"], r["kind"], r["formal_lang"] or "", avail,
-                      "" if r["records"] is None else str(r["records"]),
-                      "" if r["tokens"] is None else str(r["tokens"]), r["license"][:28])
-    console.print(table)
-    if any(r["records"] is not None and r["tokens"] is None for r in rows):
-        console.print("tokens need the probe tokenizer: run `curate models pull smollm2`")
-    for r in rows:
-        if r["skipped"]:
-            console.print(f"{r['name']}: skipped {r['skipped']}")
-        if r.get("error"):
-            console.print(f"{r['name']}: {r['error']}")
+    render.sources(rows, settings.data_home(), console)
     if json_path:
         bad = write_json(json_path, {"data_home": str(settings.data_home()), "sources": rows})
         wrote(json_path)
@@ -252,13 +236,7 @@ def models_list(ctx: typer.Context) -> None:
         return
     from curate import probe
 
-    table = Table(title=f"models (cache: {probe.models_dir()})")
-    for col in ("name", "state", "path", "description"):
-        table.add_column(col)
-    for row in probe.list_models():
-        table.add_row(row["name"], row["state"], row["path"], row["description"])
-    console.print(table)
-    console.print("Any local HF model folder or (online) hub id also works wherever a model is asked for.")
+    render.models(probe.list_models(), probe.models_dir(), console)
 
 
 @models_app.command("pull")
@@ -328,51 +306,6 @@ def ingest(
 
 
 # ----------------------------------------------------------------------------- rank
-def fmt(x: Optional[float], digits: int = 4) -> str:
-    return "" if x is None else f"{x:.{digits}f}"
-
-
-MAX_DISAGREEMENTS = 10  # printed; the JSON has all of them
-
-
-def render_ranking(result: dict) -> None:
-    metrics = list(result["config"]["metrics"])
-    table = Table(title=f"alignment to {result['target']} ({result['target_records']} records)")
-    table.add_column("rank", justify="right")
-    table.add_column("source")
-    for m in metrics:
-        table.add_column(f"{m} alignment [95% CI]", justify="right")
-    table.add_column(f"{metrics[0]} diversity", justify="right")
-    for col in ("records", "tokens", "license"):
-        table.add_column(col, justify="right" if col != "license" else "left")
-    for r in result["results"]:
-        cells = [f"{a['alignment']:.4f} [{a['ci_low']:.4f}, {a['ci_high']:.4f}]"
-                 for a in (r["alignments"][m] for m in metrics)]
-        table.add_row(str(r["rank"]), r["source"], *cells, fmt(r["diversity"]), str(r["records"]),
-                      "" if r["tokens"] is None else str(r["tokens"]), r["license"][:24])
-    console.print(table)
-    if result.get("agreement"):
-        agree = Table(title="Spearman agreement between metrics")
-        agree.add_column("metrics")
-        agree.add_column("rho", justify="right")
-        for pair, rho in result["agreement"].items():
-            agree.add_row(pair.replace("~", " vs "), fmt(rho, 3))
-        console.print(agree)
-    shown = result.get("disagreements", [])[:MAX_DISAGREEMENTS]
-    if shown:
-        console.print("Metrics that order a pair of sources oppositely, each with disjoint 95% CIs:")
-    for d in shown:
-        a, b = d["sources"]
-        sides = [f"{', '.join(m for m, h in d['higher'].items() if h == s)} put {s} higher" for s in (a, b)]
-        console.print(f"  {a} vs {b}: {'; '.join(sides)}")
-    if len(result.get("disagreements", [])) > len(shown):
-        console.print(f"... and {len(result['disagreements']) - len(shown)} more pairs (all in the JSON)")
-    for ex in result.get("excluded", []):
-        console.print(f"[dim]left out {ex['source']}: {ex['reason']}[/dim]")
-    for note in result.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
-
-
 @app.command()
 def rank(
     target: str = typer.Option("proofnet", "--target", help="Eval set to align to."),
@@ -456,7 +389,7 @@ def rank(
     data = result.to_json() if hasattr(result, "to_json") else dict(result)
     data["complete"] = True
     undefined = undefined_diversity(data)
-    render_ranking(data)
+    render.ranking(data, console)
     bad = [b for b in partial.write(data) if not b.startswith(tuple(undefined))]
     wrote(*outputs)
     not_numbers(bad)
@@ -712,32 +645,8 @@ def confirm(
     cfg = ConfirmConfig(target=target, sources=source or None, metrics=metric_registry.names(metric),
                         budget=budget, seed=STATE["seed"], probe=probe_name, mixes=not no_mix, train=tcfg)
     report = run_confirm(cfg, out, strict_metrics=metric != "all", log=_say)
-    render_confirm(report)
+    render.confirm(report, console)
     console.print(f"wrote {out}/report.json, {out}/report.md, {out}/scatter.png")
-
-
-def render_confirm(report: dict) -> None:
-    ms = report["metrics"]
-    table = Table(title=f"alignment vs fine-tuned CE on {report['target']}")
-    for col in ("dataset", "role", *[f"{m}" for m in ms], "CE before", "CE after"):
-        table.add_column(col, justify="left" if col in ("dataset", "role") else "right")
-    for row in sorted(report["rows"], key=lambda x: x["eval_ce_after"]):
-        table.add_row(row["name"], row["role"], *[fmt(row["alignments"].get(m, {}).get("alignment")) for m in ms],
-                      fmt(row["eval_ce_before"]), fmt(row["eval_ce_after"]))
-    console.print(table)
-    stats = Table(title="alignment vs CE over single sources")
-    for col in ("metric", "Pearson r", "r²", "Spearman ρ", "n"):
-        stats.add_column(col, justify="left" if col == "metric" else "right")
-    for m, s in report["correlations"].items():
-        stats.add_row(m, fmt(s["pearson"], 3), fmt(s["r2"], 3), fmt(s["spearman"], 3), str(s["n"]))
-    console.print(stats)
-    mc = report.get("mix_comparison") or {}
-    if mc:
-        console.print(f"top-aligned mix CE {mc['mix_top_ce']:.4f} vs random mix "
-                      f"{fmt(mc['mix_random_ce'])}; sources at or below the top mix: "
-                      f"{', '.join(mc['sources_beating_mix_top']) or 'none'}")
-    for note in report.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
 
 
 @app.command()
@@ -765,17 +674,7 @@ def bench(
     cfg = BenchConfig(model=model, adapter=str(adapter) if adapter else None, target=target, lean_repl=lean_repl,
                       gen=GenConfig(shots=shots, shot_source=shot_source, limit=limit, max_new_tokens=max_new_tokens))
     res = run_bench(cfg, log=_say)
-    table = Table(title=f"bench on {target}: {model or 'base of'} {adapter or ''}".strip())
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("cross-entropy (nats/token)", fmt(res["ce"]))
-    table.add_row("perplexity", fmt(res["perplexity"], 2))
-    table.add_row(f"BLEU ({res['generation']['items']} items, {res['generation']['shots']}-shot)",
-                  fmt(res["generation"]["bleu"], 2))
-    table.add_row("chrF", fmt(res["generation"]["chrf"], 2))
-    tc = res["typecheck"]
-    table.add_row("typecheck rate", fmt(tc["rate"], 3) if tc["available"] else "not available")
-    console.print(table)
+    render.bench(res, f"bench on {target}: {model or 'base of'} {adapter or ''}".strip(), console)
     if json_path:
         bad = write_json(json_path, res)
         wrote(json_path)
@@ -844,20 +743,7 @@ def mix(
     STATE["resume"] = f"{out} was left as it was (an earlier mix in it stays whole); rerun the same command"
     with progress.task("mix: building", unit="steps"):
         result = build_mix(config)
-    m = result.manifest
-    table = Table(title=f"mix for {m['target']['name']}: {config.strategy}, budget {config.budget:,} tokens")
-    for col in ("rank", "source", "weight", "in", "out", "tokens", "removed"):
-        table.add_column(col, justify="left" if col in ("source", "removed") else "right")
-    for name, s in m["sources"].items():
-        removed = ", ".join(f"{r} {n}" for r, n in s["removed"].items() if n)
-        table.add_row(str(s["rank"]), name, "" if s["weight"] is None else f"{s['weight']:.3f}", str(s["in"]),
-                      str(s["out"]), str(s["tokens"]), removed)
-    console.print(table)
-    t = m["totals"]
-    console.print(f"{t['out']} records, {t['tokens']:,} tokens -> {result.out} "
-                  f"({t['removed']['contamination']} contaminated records removed, listed in removed.jsonl)")
-    for note in m["notes"]:
-        console.print(f"note: {note}")
+    render.mix(result.manifest, config.strategy, config.budget, result.out, console)
     wrote(f"{result.out}/ (data.jsonl, data.parquet, manifest.json, removed.jsonl, MIX.md)")
 
 

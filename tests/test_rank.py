@@ -29,13 +29,13 @@ def test_disagreements_are_opposite_confident_orders_only():
 
 
 def test_rank_table_prints_the_disagreements(capsys):
-    from curate import cli
+    from curate import cli, render
 
     results = [row("a", t=est(0.9), g=est(0.2)), row("b", t=est(0.5), g=est(0.3))]
     for i, r in enumerate(results, 1):
         r.update(rank=i, diversity=0.1, records=10, tokens=100, license="MIT", **r["alignments"]["t"])
-    cli.render_ranking({"target": "x", "target_records": 5, "config": {"metrics": {"t": {}, "g": {}}},
-                        "results": results, "agreement": {"t~g": -1.0},
-                        "disagreements": disagreements(results, ["t", "g"])})
+    render.ranking({"target": "x", "target_records": 5, "config": {"metrics": {"t": {}, "g": {}}},
+                    "results": results, "agreement": {"t~g": -1.0},
+                    "disagreements": disagreements(results, ["t", "g"])}, cli.console)
     out = " ".join(capsys.readouterr().out.split())
     assert "a vs b: t put a higher; g put b higher" in out
