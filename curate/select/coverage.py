@@ -26,11 +26,11 @@ def round_robin(dist: np.ndarray, per_item: int = 64) -> list[int]:
     record position); an item whose nearest are all taken drops out. Then the records not taken, by their
     distance to their own nearest item (ties by position); records with a NaN row (nothing to compare) last."""
     n, m = dist.shape
-    scored = ~np.isnan(dist).any(axis=1) if m else np.zeros(n, bool)
-    rows = np.flatnonzero(scored)
+    nearest = _nearest(dist)
+    rows = np.flatnonzero(~np.isnan(nearest))  # rows with something to compare (none when m == 0)
     order: list[int] = []
     taken = np.zeros(n, bool)
-    if len(rows) and m:
+    if len(rows):
         d = dist[rows]
         near = rows[np.argsort(d, axis=0, kind="stable")[:per_item]]  # (L, items): each item's nearest first
         ptr = np.zeros(m, np.int64)
@@ -48,7 +48,6 @@ def round_robin(dist: np.ndarray, per_item: int = 64) -> list[int]:
                     ptr[t] = p + 1
                     still.append(t)
             active = still
-    nearest = _nearest(dist)
     order += [i for i in best_first(nearest) if not taken[i]]  # best_first puts NaN rows last
     return order
 
@@ -95,7 +94,8 @@ def _nearest(dist: np.ndarray) -> np.ndarray:
     """1 − the smallest NCD of each record (NaN where it was not scored)."""
     out = np.full(dist.shape[0], np.nan)
     ok = ~np.isnan(dist).any(axis=1) if dist.shape[1] else np.zeros(dist.shape[0], bool)
-    out[ok] = 1.0 - dist[ok].min(axis=1).astype(np.float64)
+    if ok.any():
+        out[ok] = 1.0 - dist[ok].min(axis=1).astype(np.float64)
     return out
 
 

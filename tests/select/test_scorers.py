@@ -170,6 +170,10 @@ def test_round_robin_puts_unscored_records_last():
     assert select.round_robin(dist) == [2, 1, 0]
 
 
+def test_round_robin_without_target_items_keeps_every_record_unscored_in_order():
+    assert select.round_robin(np.zeros((3, 0), dtype=np.float32)) == [0, 1, 2]
+
+
 def test_empty_records_are_scored_nan_and_ranked_last():
     texts = ["", UNRELATED[0], TARGET_TEXTS[0]]
     for name in ("ngram", "gzip", "cover", "task2vec-llama"):
