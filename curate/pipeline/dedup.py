@@ -304,7 +304,12 @@ def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray | 
     `bands`: the (n, b) band keys, or one loader per band returning that band's (n,) keys (so only one
     band is in memory at a time). `signatures(idx)` returns the MinHash rows of records `idx` (ascending);
     only candidates are read, so the signatures may live on disk. Memory beyond the inputs: O(n) for one
-    band at a time, and O(records that share some band key) for the candidate groups.
+    band at a time, and O(candidate pairs) for the pairs that share some band key.
+
+    A record j is a near duplicate of the earliest record i < j that was kept, shares some band key with
+    it, and passes the check (some band equal, estimated Jaccard >= threshold). Whether a pair passes
+    does not depend on what was kept, so every candidate pair is checked at once (numpy); only the walk
+    over the pairs that pass, in record order, is sequential: i's verdict is final before j's.
     """
     n = len(digests)
     status = np.zeros(n, dtype=np.int8)
@@ -324,54 +329,81 @@ def resolve(digests: np.ndarray, has_signature: np.ndarray, bands: np.ndarray | 
 
     cand = np.flatnonzero(is_rep & has_signature)
     if len(cand) > 1:
-        # per band, only the candidates in a group of >= 2 sharing a key: (their index into cand, ascending;
-        # their group; group starts; members per group, ascending)
-        groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        for load in loaders:
-            keys = np.asarray(load())
-            keys = keys if len(cand) == n else keys[cand]
-            order = np.argsort(keys, kind="stable")
-            keys = keys[order]
-            eq = keys[1:] == keys[:-1]  # equal to the previous key, in sorted order
-            del keys
-            multi = np.zeros(len(order), dtype=bool)  # in a group of >= 2: equal to its neighbour on either side
-            multi[1:] |= eq
-            multi[:-1] |= eq
-            new = np.ones(len(order), dtype=bool)  # first of its group
-            new[1:] = ~eq
-            del eq
-            order, new = order[multi], new[multi]
-            del multi
-            gid = np.cumsum(new) - 1  # groups renumbered over the kept entries (still contiguous)
-            starts = np.concatenate([[0], np.cumsum(np.bincount(gid))]) if len(gid) else np.zeros(1, np.int64)
-            members = cand[order]
-            by_c = np.argsort(order, kind="stable")
-            groups.append((order[by_c], gid[by_c], starts, members))
-        involved = np.unique(np.concatenate([g[0] for g in groups])) if groups else np.zeros(0, np.int64)
-        for c in involved:
-            j = cand[c]
-            parts = []
-            for cidx, gid, starts, members in groups:
-                at = np.searchsorted(cidx, c)
-                if at < len(cidx) and cidx[at] == c:
-                    g = gid[at]
-                    m = members[starts[g]:starts[g + 1]]
-                    parts.append(m[: np.searchsorted(m, j)])
-            earlier = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-            earlier = earlier[kept[earlier]]
-            if not len(earlier):
-                continue
-            compared += len(earlier)
-            rows = signatures(np.concatenate([earlier, [j]]))
-            eq = rows[:-1] == rows[-1]
-            sims = np.count_nonzero(eq, axis=1) / float(rows.shape[1])
-            band_equal = eq[:, : b * r].reshape(len(earlier), b, r).all(axis=2).any(axis=1)
-            ok = np.flatnonzero(band_equal & (sims >= threshold))
-            if len(ok):
-                status[j], kept_of[j], sim[j] = 2, earlier[ok[0]], sims[ok[0]]
-                kept[j] = False
+        earlier, later = _band_pairs(cand, loaders, n)
+        ok_i, ok_j, ok_sim = _check_pairs(earlier, later, signatures, threshold, b, r)
+        if len(ok_j):
+            js, first = np.unique(ok_j, return_index=True)  # ok pairs are sorted by (later, earlier)
+            ends = np.append(first[1:], len(ok_j))
+            for j, a, e in zip(js.tolist(), first.tolist(), ends.tolist()):
+                alive = np.flatnonzero(kept[ok_i[a:e]])
+                if len(alive):
+                    k = a + int(alive[0])
+                    status[j], kept_of[j], sim[j] = 2, ok_i[k], ok_sim[k]
+                    kept[j] = False
+        # the (earlier kept, later) pairs compared: an earlier record's verdict was final before the later one's
+        compared = int(np.count_nonzero(kept[earlier]))
     rep_kept = kept[rep_of]
     status[dup] = np.where(rep_kept, 1, 2)
     kept_of[dup] = np.where(rep_kept, rep_of, kept_of[rep_of])
     sim[dup] = np.where(rep_kept, 1.0, sim[rep_of])
     return Resolution(status, kept_of, sim, compared)
+
+
+def _band_pairs(cand: np.ndarray, loaders: Sequence[Callable[[], np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of candidates (global positions: earlier < later) sharing a key in some band, each once,
+    sorted by (later, earlier)."""
+    found = []
+    for load in loaders:
+        keys = np.asarray(load())
+        keys = keys if len(cand) == n else keys[cand]
+        order = np.argsort(keys)
+        keys = keys[order]
+        eq = keys[1:] == keys[:-1]
+        multi = np.zeros(len(order), dtype=bool)  # in a group of >= 2 (few): equal to a neighbour on either side
+        multi[1:] |= eq
+        multi[:-1] |= eq
+        del eq
+        idx, keys = order[multi], keys[multi]
+        del order, multi
+        by = np.lexsort((idx, keys))  # groups contiguous, members ascending within each
+        idx, keys = idx[by], keys[by]
+        new = np.ones(len(idx), dtype=bool)
+        new[1:] = keys[1:] != keys[:-1]
+        starts = np.flatnonzero(new)
+        gid = np.cumsum(new) - 1
+        left = (np.append(starts[1:], len(idx)) - starts)[gid] - (np.arange(len(idx)) - starts[gid])  # members at or after
+        live = np.flatnonzero(left > 1)
+        d = 1
+        while len(live):  # the pairs d apart in their group: O(pairs) in all
+            found.append(cand[idx[live + d]] * np.int64(n) + cand[idx[live]])
+            d += 1
+            live = live[left[live] > d]
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    code = np.unique(np.concatenate(found))
+    return code % n, code // n
+
+
+PAIR_CHUNK = 32_768
+"""Candidate pairs checked at once (their signatures in memory: at most 2 x 32,768 rows of 512 bytes)."""
+
+
+def _check_pairs(earlier: np.ndarray, later: np.ndarray, signatures: Callable[[np.ndarray], np.ndarray],
+                 threshold: float, b: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs that pass (some band equal and estimated Jaccard >= threshold), in their given order, with
+    their estimated Jaccard."""
+    keep_i, keep_j, keep_s = [], [], []
+    for a in range(0, len(later), PAIR_CHUNK):
+        i, j = earlier[a:a + PAIR_CHUNK], later[a:a + PAIR_CHUNK]
+        rec = np.unique(np.concatenate([i, j]))
+        rows = signatures(rec)
+        eq = rows[np.searchsorted(rec, i)] == rows[np.searchsorted(rec, j)]
+        sims = np.count_nonzero(eq, axis=1) / float(rows.shape[1])
+        band_equal = eq[:, : b * r].reshape(len(i), b, r).all(axis=2).any(axis=1)
+        ok = np.flatnonzero(band_equal & (sims >= threshold))
+        keep_i.append(i[ok])
+        keep_j.append(j[ok])
+        keep_s.append(sims[ok])
+    if not keep_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(keep_i), np.concatenate(keep_j), np.concatenate(keep_s)

@@ -213,3 +213,44 @@ def test_one_word_changed_in_a_120_word_text_is_always_found():
 def test_recall_weight_is_checked():
     with pytest.raises(ValueError):
         Signer(recall_weight=1.5)
+
+
+def crowded(n: int, seed: int) -> list[str]:
+    """Copies of a few 100-word texts, each with 1-2 words changed: large groups share a band key, and near
+    duplicates of near duplicates (chains) are everywhere."""
+    rng = random.Random(seed)
+    bases = [[rng.choice(WORDS) for _ in range(100)] for _ in range(6)]
+    texts = []
+    for _ in range(n):
+        words = list(rng.choice(bases))
+        for _ in range(rng.randint(1, 2)):
+            words[rng.randrange(100)] = rng.choice(WORDS)
+        texts.append(" ".join(words))
+    return texts
+
+
+@pytest.mark.parametrize("chunk", [3, 32_768])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_large_candidate_groups_give_the_one_pass_verdicts(seed, chunk, monkeypatch):
+    from curate.pipeline import dedup
+
+    monkeypatch.setattr(dedup, "PAIR_CHUNK", chunk)  # pairs checked a few at a time, or all at once
+    texts = crowded(300, seed)
+    want = [None if d is None else (d.reason, d.kept, d.similarity) for d in one_pass(texts)]
+    assert sharded(texts, 17) == want
+    assert sum(w is not None and w[0] == "near_duplicate" for w in want) > 20
+
+
+def test_candidate_pairs_counts_each_kept_earlier_record_sharing_a_band_once():
+    texts = crowded(200, 3)
+    signer, res = resolved(texts)
+    k = signer.keys(texts)
+    digests = k.digests.tolist()
+    first: dict = {}
+    for i, d in enumerate(digests):
+        first.setdefault(d, i)
+    cand = [i for i, d in enumerate(digests) if first[d] == i and k.has_signature[i]]  # no exact copy, signed
+    want = 0
+    for x, j in enumerate(cand):
+        want += sum(1 for i in cand[:x] if res.status[i] == 0 and (k.bands[i] == k.bands[j]).any())
+    assert want > 100 and res.candidate_pairs == want
