@@ -9,8 +9,11 @@ Then one mix per configuration (engine, workers, shards), each in a fresh proces
 records/s, records per CPU-second (user + system time of the whole process tree, sampled every 0.1 s:
 the per-core rate, less sensitive than wall time to other jobs on the machine), the load average, peak RSS (the driver, and the whole process tree including workers and Ray's own processes,
 sampled every 0.1 s; the tree's RSS sum counts pages that forked workers share with the driver once per
-process, so the tree's PSS sum is given too, every 0.5 s), the share of planted items removed, unplanted records removed as duplicates, and
-whether every configuration wrote the same bytes (data.jsonl, removed.jsonl, manifest.json).
+process, so the tree's PSS sum is given too, every 2.5 s), the share of planted items removed, unplanted records removed as duplicates, and
+whether every configuration wrote the same bytes (data.jsonl, removed.jsonl, manifest.json). The sampler runs on the
+same cores as the mix, so it is kept cheap (the tree is walked once a second, the processes found are sampled
+every 0.1 s) and its own CPU is printed: it walked and re-read the whole tree every 0.1 s until 2026-12-07, which
+took ~40 s of CPU from a 1M Ray run (13 processes) and ~8 s from a local one.
 
     python benchmarks/scale.py --sizes 100k --configs local:1:1,local:1:2,local:1:8,local:2:2,ray:2:2
     python benchmarks/scale.py --sizes 1M --configs ray:2:30 --json r.json --append   # one config per lock
@@ -44,7 +47,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 BASES = ("forml4", "mathlib3-codex-informal", "putnambench-lean4", "math", "gsm8k", "gpteacher-codegen")
 SOURCES = ("synth-a", "synth-b")
@@ -161,23 +164,38 @@ def child(args) -> None:
                       "removed": res.manifest["totals"]["removed"]}))
 
 
-def watch(spec: dict, sample: Callable, every: float, what: str) -> str:
+TREE_EVERY = 10
+PSS_EVERY = 25
+"""Ticks between two PSS sums (smaps_rollup: ~0.5 ms a process of 1 GB, charged to the sampler)."""
+"""Ticks between two walks of the process tree (a walk reads all of /proc: ~2 ms); in between, the processes
+already found are sampled (a new process is found within a second; each keeps its last CPU figure)."""
+
+
+def watch(spec: dict, sample: Callable, every: float, what: str) -> tuple[str, float]:
     """Run one `--child` mix of `spec` in a fresh process; call `sample(driver, processes)` (psutil objects of
-    the driver and its whole tree) every `every` s while it runs; its stdout, or exit with the child's stderr."""
+    the driver and its whole tree) every `every` s while it runs; its stdout and the sampler's own CPU seconds
+    (it runs on the same cores as the mix), or exit with the child's stderr."""
     import psutil
 
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     stop = threading.Event()
+    own = [0.0]
 
     def poll():
         p = psutil.Process(proc.pid)
+        known: dict[int, Any] = {}  # pid -> psutil.Process, kept between walks (a fresh object re-reads /proc)
+        tick = 0
         while not stop.is_set():
             try:
-                sample(p, [p, *p.children(recursive=True)])
+                if tick % TREE_EVERY == 0:
+                    known = {k.pid: known.get(k.pid, k) for k in [p, *p.children(recursive=True)]}
+                sample(p, list(known.values()))
             except psutil.Error:
                 pass
+            tick += 1
+            own[0] = time.thread_time()
             stop.wait(every)
 
     th = threading.Thread(target=poll, daemon=True)
@@ -187,7 +205,7 @@ def watch(spec: dict, sample: Callable, every: float, what: str) -> str:
     th.join()
     if proc.returncode != 0:
         raise SystemExit(f"{what} failed:\n{stderr[-3000:]}")
-    return stdout
+    return stdout, own[0]
 
 
 def _role(proc) -> str:
@@ -290,7 +308,7 @@ def measure(cfg: str, n: int, spec: dict) -> dict:
             cpu0[k.pid] = t.user + t.system
         except psutil.Error:
             pass
-    peak = {"driver": 0, "tree": 0, "pss": 0}  # pss: proportional set size summed over the tree (every 0.5 s)
+    peak = {"driver": 0, "tree": 0, "pss": 0}  # pss: proportional set size summed over the tree (every PSS_EVERY ticks)
     cpu: dict[int, float] = {}  # pid -> user + system seconds, last seen (every process of the tree)
     names: dict[int, str] = {}  # pid -> what it is (driver, a Ray worker, raylet, ...), for the CPU split
     tick = [0]
@@ -304,7 +322,7 @@ def measure(cfg: str, n: int, spec: dict) -> dict:
             try:
                 if k is not p:
                     tree += k.memory_info().rss
-                if tick[0] % 5 == 0:  # smaps_rollup: shared pages split between the processes mapping them
+                if tick[0] % PSS_EVERY == 0:  # smaps_rollup: shared pages split between the processes mapping them
                     pss += k.memory_full_info().pss
                 t = k.cpu_times()
                 cpu[k.pid] = t.user + t.system
@@ -316,7 +334,8 @@ def measure(cfg: str, n: int, spec: dict) -> dict:
         peak["pss"] = max(peak["pss"], pss)
         tick[0] += 1
 
-    stdout = watch(spec, lambda p, procs: sample(p, procs + _alive(cluster_procs, procs, tick[0] % 10 == 0)), 0.1, cfg)
+    stdout, sampler_cpu = watch(spec, lambda p, procs: sample(p, procs + _alive(cluster_procs, procs, tick[0] % 10 == 0)),
+                                0.1, cfg)
     for pid, s0 in cpu0.items():
         if pid in cpu:
             cpu[pid] -= s0
@@ -324,7 +343,8 @@ def measure(cfg: str, n: int, spec: dict) -> dict:
     result["sha"] = output_sha(Path(spec["out"]))
     result.update(config=cfg, records=n, shard_records=spec["shard_records"], peak_rss_driver_mb=peak["driver"] / 2**20,
                   peak_rss_tree_mb=peak["tree"] / 2**20, peak_pss_tree_mb=peak["pss"] / 2**20, cpu_s=sum(cpu.values()),
-                  cpu_by_role=_by_role(cpu, names), load_start=load0, load_end=os.getloadavg())
+                  cpu_by_role=_by_role(cpu, names), load_start=load0, load_end=os.getloadavg(),
+                  sampler_cpu_s=sampler_cpu)
     return result
 
 
@@ -423,6 +443,7 @@ def main() -> None:
                   f"near {rc['near']:.4f}/{rc['near_removed']:.4f} proofnet {rc['proofnet']:.3f}  "
                   f"unplanted removed {rc['unplanted_removed']}  sha {r['sha']['data.jsonl']}/"
                   f"{r['sha']['removed.jsonl']}/{r['sha']['manifest.json']}", flush=True)
+            print(f"{'':>9} the sampler's own CPU: {r['sampler_cpu_s']:.1f} s (same cores, not counted above)", flush=True)
             if len(r["cpu_by_role"]) > 1:
                 print(f"{'':>9} CPU s by process: " + ", ".join(f"{k} {v:.0f}" for k, v in r["cpu_by_role"].items()),
                       flush=True)
