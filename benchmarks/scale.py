@@ -334,7 +334,9 @@ def measure(cfg: str, n: int, spec: dict) -> dict:
         peak["pss"] = max(peak["pss"], pss)
         tick[0] += 1
 
-    stdout, sampler_cpu = watch(spec, lambda p, procs: sample(p, procs + _alive(cluster_procs, procs, tick[0] % 10 == 0)),
+    look = bool(spec.get("address"))  # only a running cluster's new workers are not the driver's children
+    stdout, sampler_cpu = watch(spec, lambda p, procs: sample(p, procs + _alive(cluster_procs, procs,
+                                                                                   look and tick[0] % 10 == 0)),
                                 0.1, cfg)
     for pid, s0 in cpu0.items():
         if pid in cpu:
