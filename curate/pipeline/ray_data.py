@@ -103,7 +103,6 @@ class RayExecutor:
             warnings.simplefilter("ignore", DeprecationWarning)  # Ray 2.60's own, on first use of the context
             ctx = ray.data.DataContext.get_current()
         saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.print_on_execution_start)
-        poll = _SchedulerPoll()
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
@@ -132,7 +131,6 @@ class RayExecutor:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # Ray 2.60 deprecates ray_remote_args (max_retries)
                     ds = ray.data.from_items(items, override_num_blocks=len(items))
-                    poll.set(pool)
                     if pool:  # long-lived workers with the next task queued: no idle gap between tasks
                         ds = ds.map_batches(
                             _Runner, batch_size=None, fn_constructor_args=(fn, shared_ref), num_cpus=1,
@@ -169,7 +167,6 @@ class RayExecutor:
             raise
         finally:
             reader.shutdown(wait=True, cancel_futures=True)  # at most one window's read still under way
-            poll.restore()
             ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.print_on_execution_start = saved
             for h, lv in zip(quiet, levels):
                 h.setLevel(lv)
@@ -191,34 +188,6 @@ class RayExecutor:
     def close(self) -> None:
         if self._started:
             self.ray.shutdown()
-
-
-POOL_POLL_S = 1.0
-"""How long Ray Data's scheduling loop waits for a task to finish before it looks again, while a window runs on
-the actor pool (Ray Data's own: 0.1 s). Every look updates its resource budgets, metrics and stats actor: at
-0.1 s that took ~5% of a core on the driver and kept Ray Data's helper actors busy, on the cores the workers
-need. Each pool actor has its next shard queued, so a later look delays no worker."""
-
-
-class _SchedulerPoll:
-    """Sets Ray Data's scheduling-loop wait (a module constant of its streaming executor) while a window runs
-    on the actor pool, and puts it back; a Ray without that constant is left as it is."""
-
-    def __init__(self):
-        try:
-            from ray.data._internal.execution import streaming_executor_state as state
-        except ImportError:
-            state = None
-        self.state = state if isinstance(getattr(state, "WAIT_FOR_TASK_COMPLETION_TIMEOUT_S", None), float) else None
-        self.saved = self.state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S if self.state else None
-
-    def set(self, pool: bool) -> None:
-        if self.state:
-            self.state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S = max(self.saved, POOL_POLL_S) if pool else self.saved
-
-    def restore(self) -> None:
-        if self.state:
-            self.state.WAIT_FOR_TASK_COMPLETION_TIMEOUT_S = self.saved
 
 
 def _log_hint() -> str:
