@@ -165,10 +165,10 @@ def child(args) -> None:
 
 
 TREE_EVERY = 10
-PSS_EVERY = 25
-"""Ticks between two PSS sums (smaps_rollup: ~0.5 ms a process of 1 GB, charged to the sampler)."""
 """Ticks between two walks of the process tree (a walk reads all of /proc: ~2 ms); in between, the processes
 already found are sampled (a new process is found within a second; each keeps its last CPU figure)."""
+PSS_EVERY = 25
+"""Ticks between two PSS sums (smaps_rollup: ~0.5 ms a process of 1 GB, charged to the sampler)."""
 
 
 def watch(spec: dict, sample: Callable, every: float, what: str) -> tuple[str, float]:
